@@ -1,0 +1,48 @@
+#!/bin/sh
+# cli.sh — every program: --help and --version exit 0, bad usage exits 2,
+# a config error names file:line and exits 2.
+. "$(dirname "$0")/lib.sh"
+
+for p in "$JOURNALD" "$SYNCD" "$SYNCCLIENT" "$CTL"; do
+	name=$(basename "$p")
+	expect_exit 0 "$p" --help
+	expect_grep "Usage: $name" "$T/out"
+	expect_exit 0 "$p" --version
+	expect_grep "^$name (mdrepl) [0-9]" "$T/out"
+	expect_exit 2 "$p" --no-such-option
+	expect_grep "Try '$name --help'" "$T/err"
+done
+ok "help, version and bad options"
+
+cat >"$T/bad.conf" <<'CONF'
+[node]
+mail_rot = /var/vmail
+CONF
+expect_exit 2 "$CTL" -c "$T/bad.conf" status
+expect_grep "bad.conf:2: unknown key 'mail_rot' in section \[node\]" "$T/err"
+ok "mdreplctl -c bad.conf status names bad.conf:2 and exits 2"
+
+for p in "$JOURNALD" "$SYNCD"; do
+	expect_exit 2 "$p" -c "$T/bad.conf" -f
+	expect_grep "bad.conf:2" "$T/err"
+done
+expect_exit 2 "$SYNCCLIENT" -c "$T/bad.conf" --all
+expect_grep "bad.conf:2" "$T/err"
+ok "daemons refuse the bad config with exit 2"
+
+expect_exit 2 "$CTL" -c "$T/missing.conf" status
+expect_grep "cannot open config file .*missing.conf: No such file" "$T/err"
+ok "missing config file"
+
+printf '[node]\nmail_root = /srv/mail\n' >"$T/good.conf"
+expect_exit 0 "$CTL" -c "$T/good.conf" -o journal.max_size=2G config
+expect_grep "^mail_root = /srv/mail" "$T/out"
+expect_grep "^max_size = 2147483648" "$T/out"
+expect_exit 2 "$CTL" -c "$T/good.conf" -o journal.max_size=lots config
+expect_grep "journal.max_size must be a size" "$T/err"
+ok "overrides"
+
+expect_exit 2 "$SYNCCLIENT" -c "$T/good.conf"
+expect_grep "exactly one of" "$T/err"
+expect_exit 2 "$SYNCCLIENT" -c "$T/good.conf" --all --rolling
+ok "syncclient mode checks"
