@@ -11,7 +11,9 @@
 #include "xalloc.h"
 
 static const char *const default_excludes[] = {
-	"dovecot.index*", "dovecot.list.index*", "dovecot.mailbox.log*", "*.lock", NULL,
+	"dovecot.index*", "dovecot.list.index*", "dovecot.mailbox.log*", "*.lock",
+	".mdrepl-tmp", /* the standby's staging directory (apply.h) */
+	NULL,
 };
 
 /* Replicated metadata files in a folder directory (DESIGN §4). */

@@ -1,0 +1,85 @@
+/*
+ * apply.h — the standby's apply engine (DESIGN §7): turns decoded
+ * mutation messages into changes of the mail store, durably and
+ * idempotently, confined beneath the mail root.
+ *
+ * Content is written to a temporary file (in MAIL_ROOT/.mdrepl-tmp/, or
+ * the folder's tmp/ if that is on another file system), with mode, owner
+ * and mtime (ns) set, and is renamed into place only at apply_commit(),
+ * after its data is on disk — so no partial file is ever visible in cur/
+ * or new/. apply_commit() is the group commit: one syncfs() (or an fsync
+ * per file) for the data, the renames in the order the operations
+ * arrived (message files before the uidlist that names them), then one
+ * more syncfs() (or an fsync per touched directory) for the names.
+ *
+ * Operations that touch a path with uncommitted content (a link from it,
+ * a directory rename or removal above it) first flush the pending content
+ * into place; a rename or unlink of pending content just retargets or
+ * drops it.
+ *
+ * Every operation is idempotent: replaying an applied batch after a crash
+ * changes nothing. Each returns
+ *    0  applied, or already in the requested state;
+ *    1  NEED: the content it refers to is not here (rename/link source
+ *       missing and target absent, delta base differs); the sender must
+ *       send the whole content;
+ *   -1  error; e->code is a wire_errcode (WE_PATH, WE_NOSPACE, WE_IO,
+ *       WE_INTEGRITY, WE_LIMIT, WE_PROTOCOL) and e->msg says what failed.
+ *       The batch must not be acknowledged: call apply_abort().
+ *
+ * SECURITY: every path is checked with sp_check() and resolved with
+ * safepath.h beneath the root: no absolute paths, "..", NUL, and no
+ * symlink is ever followed. Paths inside tmp/ or excluded are refused.
+ */
+#ifndef MDREPL_APPLY_H
+#define MDREPL_APPLY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "maildir.h"
+#include "wire.h"
+
+#define APPLY_TMPDIR ".mdrepl-tmp"
+
+struct apply_opts {
+	int rootfd;		     /* the mail root, opened O_DIRECTORY */
+	const struct md_rules *rules;
+	bool preserve_owner;	     /* chown to the sender's uid/gid (needs root) */
+	bool use_syncfs;	     /* syncfs() per batch, else fsync() per file */
+	uint32_t max_pending;	     /* flush early past this many pending files */
+};
+
+struct apply_stats {
+	uint64_t files_written, bytes_written;
+	uint64_t renames, links, copies, unlinks, mkdirs, rmtrees, deltas, setattrs;
+	uint64_t needs, commits, noops;
+};
+
+struct apply;
+
+/* Creates the engine; removes leftovers of an earlier crash from
+ * MAIL_ROOT/.mdrepl-tmp. */
+struct apply *apply_new(const struct apply_opts *o, struct err *e);
+void apply_free(struct apply **a);
+
+int apply_put(struct apply *a, const struct w_put *m, struct err *e);
+int apply_data(struct apply *a, const struct w_data *m, struct err *e);
+int apply_rename(struct apply *a, const struct w_rename *m, struct err *e);
+int apply_link(struct apply *a, const struct w_link *m, struct err *e);
+int apply_unlink(struct apply *a, const struct w_unlink *m, struct err *e);
+int apply_mkdir(struct apply *a, const struct w_mkdir *m, struct err *e);
+int apply_rmtree(struct apply *a, const struct w_rmtree *m, struct err *e);
+int apply_delta(struct apply *a, const struct w_delta *m, struct err *e);
+int apply_setattr(struct apply *a, const struct w_setattr *m, struct err *e);
+
+/* Makes everything applied since the last commit durable. A chunked PUT
+ * still in progress stays pending across commits. Returns 0 or -1. */
+int apply_commit(struct apply *a, struct err *e);
+/* Drops uncommitted content (temporary files); already-renamed names stay. */
+void apply_abort(struct apply *a);
+
+const struct apply_stats *apply_get_stats(const struct apply *a);
+
+#endif
