@@ -1,0 +1,75 @@
+/*
+ * check_json.c — the JSON writer: nesting and commas, escaping of quotes,
+ * control characters and invalid UTF-8, numbers; output checked against
+ * exact expected strings.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "json.h"
+#include "testutil.h"
+
+START_TEST(test_nesting)
+{
+	struct buf b = BUF_INIT;
+	struct json j;
+
+	json_init(&j, &b);
+	json_begin_obj(&j);
+	json_key_str(&j, "role", "primary");
+	json_key_u64(&j, "lsn", 18446744073709551615ULL);
+	json_key_i64(&j, "delta", -5);
+	json_key_bool(&j, "fenced", false);
+	json_key(&j, "list");
+	json_begin_arr(&j);
+	json_u64(&j, 1);
+	json_begin_obj(&j);
+	json_end_obj(&j);
+	json_begin_arr(&j);
+	json_end_arr(&j);
+	json_null(&j);
+	json_end_arr(&j);
+	json_key(&j, "obj");
+	json_begin_obj(&j);
+	json_key_double(&j, "lag", 0.25);
+	json_key_double(&j, "nan", NAN);
+	json_end_obj(&j);
+	json_end_obj(&j);
+	ck_assert_str_eq(buf_cstr(&b),
+			 "{\"role\":\"primary\",\"lsn\":18446744073709551615,\"delta\":-5,"
+			 "\"fenced\":false,\"list\":[1,{},[],null],\"obj\":{\"lag\":0.25,\"nan\":null}}");
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_escaping)
+{
+	struct buf b = BUF_INIT;
+	struct json j;
+	const char raw[] = "q\"b\\n\nt\tc\x01 \xc3\xa9 bad\xff\xc3 end";
+
+	json_init(&j, &b);
+	json_strn(&j, raw, sizeof(raw) - 1);
+	ck_assert_str_eq(buf_cstr(&b),
+			 "\"q\\\"b\\\\n\\nt\\tc\\u0001 \xc3\xa9 bad\\u00ff\\u00c3 end\"");
+	buf_free(&b);
+}
+END_TEST
+
+static Suite *json_suite(void)
+{
+	Suite *s = suite_create("json");
+	TCase *core = tcase_create("core");
+
+	tcase_add_test(core, test_nesting);
+	tcase_add_test(core, test_escaping);
+	suite_add_tcase(s, core);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(json_suite());
+}
