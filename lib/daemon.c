@@ -110,19 +110,28 @@ static int detach(struct err *e)
 	return chdir("/") < 0 ? err_sys(e, "chdir /") : 0;
 }
 
-int daemon_start(const char *state_dir, const char *name, bool foreground, struct err *e)
+int daemon_check(const char *state_dir, const char *name, struct err *e)
 {
-	struct buf path = BUF_INIT, text = BUF_INIT;
+	struct buf path = BUF_INIT;
 	pid_t other;
-	int r = -1;
 
 	pidfile_path(state_dir, name, &path);
 	other = running_pid(buf_cstr(&path));
-	if (other > 0) {
+	if (other > 0)
 		err_set(e, EEXIST, "%s is already running (pid %ld, %s)", name, (long)other,
 			buf_cstr(&path));
+	buf_free(&path);
+	return other > 0 ? -1 : 0;
+}
+
+int daemon_start(const char *state_dir, const char *name, bool foreground, struct err *e)
+{
+	struct buf path = BUF_INIT, text = BUF_INIT;
+	int r = -1;
+
+	pidfile_path(state_dir, name, &path);
+	if (daemon_check(state_dir, name, e) < 0)
 		goto out;
-	}
 	if (!foreground && detach(e) < 0)
 		goto out;
 	buf_printf(&text, "%ld\n", (long)getpid());

@@ -22,6 +22,10 @@ int daemon_signals_init(struct err *e);
 /* Reads one pending signal from the signalfd (non-blocking). */
 enum daemon_signal daemon_signal_read(int sigfd);
 
+/* Fails if STATE_DIR/NAME.pid names a live process (another instance).
+ * Call before binding sockets, so a second instance cannot disturb the
+ * first. */
+int daemon_check(const char *state_dir, const char *name, struct err *e);
 /* Detaches from the terminal (unless foreground) and writes
  * STATE_DIR/NAME.pid; refuses to start if that pid file names a live
  * process of the same program. Returns 0 or -1. */
