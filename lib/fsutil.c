@@ -112,31 +112,49 @@ int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, m
 	return fs_fsync_dir(dirfd, dir, e);
 }
 
+int fs_read_fd(int fd, struct buf *out, size_t max, struct err *e)
+{
+	off_t off = 0;
+
+	buf_reset(out);
+	for (;;) {
+		uint8_t *space = buf_space(out, 65536);
+		ssize_t n;
+
+		if (space == NULL)
+			return err_set(e, EFBIG, "file larger than the buffer allows");
+		n = pread(fd, space, 65536, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_sys(e, "read failed");
+		}
+		if (n == 0)
+			return 0;
+		if (out->len + (size_t)n > max) {
+			errno = EFBIG;
+			return err_set(e, EFBIG, "file larger than %zu bytes", max);
+		}
+		buf_commit(out, (size_t)n);
+		off += n;
+	}
+}
+
 int fs_read_file(int dirfd, const char *name, struct buf *out, size_t max, struct err *e)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	char chunk[4096];
-	ssize_t n;
+	int r, saved;
 
 	buf_reset(out);
 	if (fd < 0)
 		return err_sys(e, "cannot open %s", name);
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err_sys(e, "cannot read %s", name);
-			close(fd);
-			return -1;
-		}
-		if (out->len + (size_t)n > max || buf_append(out, chunk, (size_t)n) < 0) {
-			close(fd);
-			errno = EFBIG;
-			return err_set(e, EFBIG, "%s is larger than %zu bytes", name, max);
-		}
-	}
+	r = fs_read_fd(fd, out, max, e);
+	saved = errno;
 	close(fd);
-	return 0;
+	errno = saved;
+	if (r < 0)
+		err_prefix(e, "%s", name);
+	return r;
 }
 
 int fs_mkdir_p(const char *path, mode_t mode, struct err *e)

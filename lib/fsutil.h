@@ -23,6 +23,9 @@ int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, m
 /* Reads a whole (small) file into out, at most max bytes. Returns 0, or -1
  * (errno kept; ENOENT for a missing file). */
 int fs_read_file(int dirfd, const char *name, struct buf *out, size_t max, struct err *e);
+/* Reads an open file from offset 0 to EOF into out (replacing it), at most
+ * max bytes. Returns 0 or -1 (EFBIG past max). */
+int fs_read_fd(int fd, struct buf *out, size_t max, struct err *e);
 /* fsyncs a directory by path or fd. */
 int fs_fsync_dir(int dirfd, const char *path, struct err *e);
 /* write()s all of data, retrying on EINTR and short writes. */

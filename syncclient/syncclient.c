@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "fullsync.h"
 #include "log.h"
 
 static const char *prog = "mdrepl-syncclient";
@@ -44,7 +45,9 @@ int main(int argc, char **argv)
 	};
 	struct cli_opts o;
 	struct settings s;
-	int opt, modes = 0;
+	const char *prefix = "";
+	bool rolling = false, dry_run = false;
+	int opt, modes = 0, rc;
 
 	cli_init(&o);
 	while ((opt = getopt_long(argc, argv, CLI_SHORTOPTS "rau:F:n", longopts, NULL)) != -1) {
@@ -53,8 +56,10 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'h': usage(); break;
 		case 'V': cli_version(prog); break;
-		case 'r': case 'a': case 'u': case 'F': modes++; break;
-		case 'n': break;
+		case 'r': rolling = true; modes++; break;
+		case 'a': modes++; break;
+		case 'u': case 'F': prefix = optarg; modes++; break;
+		case 'n': dry_run = true; break;
 		default: cli_usage_error(prog, "unknown option");
 		}
 	}
@@ -63,8 +68,13 @@ int main(int argc, char **argv)
 	if (modes != 1)
 		cli_usage_error(prog, "give exactly one of --rolling, --all, --user, --folder");
 	cli_load_config(prog, &o, &s);
-	log_error("the sync client is not built yet");
+	if (rolling) {
+		log_error("rolling replication is not built yet");
+		rc = EXIT_FAIL;
+	} else {
+		rc = fullsync_run(&s, prefix, dry_run);
+	}
 	conf_free(&s);
 	cli_free(&o);
-	return EXIT_FAIL;
+	return rc;
 }

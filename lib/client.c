@@ -1,0 +1,1119 @@
+/*
+ * client.c — the sending side of a session (see client.h).
+ *
+ * Output is queued on the connection and flushed as it grows, so a large
+ * batch never sits in memory whole; while waiting to write, incoming
+ * frames (ACKs) are read and handled, so neither side can block the other.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "delta.h"
+#include "fsutil.h"
+#include "log.h"
+#include "safepath.h"
+#include "xalloc.h"
+
+#define OUT_HIGH (1u << 20)	  /* flush when this much output is queued */
+#define DEDUPE_SLOTS 65536	  /* entries per dedupe cache (lossy) */
+#define DEDUPE_MIN_SIZE 2048	  /* smaller files are cheaper to send than to link */
+#define DELTA_MIN_SIZE 4096	  /* smaller metadata files go whole */
+#define SIG_CACHE_MAX (64u << 20) /* bytes of signatures kept for metadata deltas */
+#define MAX_INFLIGHT 64
+
+/* A lossy, direct-mapped cache from a 32-byte key to a path. */
+struct keymap {
+	struct {
+		uint8_t key[32];
+		char *path;
+	} slot[DEDUPE_SLOTS];
+};
+
+/* Signature of a metadata file's content as last sent, for deltas
+ * without a round trip. */
+struct sigent {
+	char *path;
+	uint8_t sha[SHA256_LEN];
+	struct buf sig;
+	struct sigent *next;
+};
+
+struct need {
+	uint64_t lsn;
+	char *path;
+};
+
+struct inflight {
+	uint64_t seq, lsn;
+};
+
+struct client {
+	struct client_opts o;
+	const struct settings *set;
+	struct tls_ctx *tls;
+	struct conn *conn;
+	struct w_hello peer;
+
+	/* batches */
+	uint64_t next_seq;
+	struct inflight inflight[MAX_INFLIGHT];
+	size_t ninflight;
+	uint64_t batch_ops, batch_bytes;
+	uint64_t sent_lsn; /* highest lsn in a BATCH_END sent */
+	uint64_t received_lsn, applied_lsn, durable_lsn;
+	struct need *needs;
+	size_t nneeds, needcap;
+	uint32_t next_xfer;
+	uint64_t last_send_ms;
+
+	/* the query being answered */
+	uint32_t next_qid, qid;
+	uint8_t qtype;
+	bool qdone;
+	int qstatus;
+	struct err qerr;
+	void *qctx;
+
+	struct keymap *inodes, *contents;
+	struct sigent *sigs;
+	size_t sig_bytes;
+	struct buf content, zbuf;
+	struct client_stats st;
+};
+
+/* ------------------------------------------------------------ dedupe maps */
+
+static size_t key_slot(const uint8_t key[32])
+{
+	uint64_t h;
+
+	memcpy(&h, key, sizeof(h));
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return (size_t)(h % DEDUPE_SLOTS);
+}
+
+static const char *keymap_get(const struct keymap *m, const uint8_t key[32])
+{
+	size_t i = key_slot(key);
+
+	if (m->slot[i].path != NULL && memcmp(m->slot[i].key, key, 32) == 0)
+		return m->slot[i].path;
+	return NULL;
+}
+
+static void keymap_put(struct keymap *m, const uint8_t key[32], const char *path)
+{
+	size_t i = key_slot(key);
+
+	free(m->slot[i].path);
+	memcpy(m->slot[i].key, key, 32);
+	m->slot[i].path = xstrdup(path);
+}
+
+static void keymap_free(struct keymap **mp)
+{
+	if (*mp == NULL)
+		return;
+	for (size_t i = 0; i < DEDUPE_SLOTS; i++)
+		free((*mp)->slot[i].path);
+	free(*mp);
+	*mp = NULL;
+}
+
+static void inode_key(const struct stat *st, uint8_t key[32])
+{
+	uint64_t dev = st->st_dev, ino = st->st_ino;
+
+	memset(key, 0, 32);
+	/* A different hash seed from content keys: first bytes are never all 0. */
+	memcpy(key, &ino, 8);
+	memcpy(key + 8, &dev, 8);
+	key[31] = 0x5a;
+}
+
+/* ------------------------------------------------------------- plumbing */
+
+static int timeout_ms(const struct client *c)
+{
+	return (int)c->set->peer.io_timeout_ms;
+}
+
+static int dispatch(struct client *c, const struct w_frame *f, const union w_msg *m,
+		    struct err *e);
+
+/* One round of I/O: waits up to timeout_ms for the socket, reads and
+ * handles complete frames, writes queued output. */
+static int pump(struct client *c, int timeout, struct err *e)
+{
+	struct pollfd p = {conn_fd(c->conn), conn_events(c->conn), 0};
+	struct w_frame f;
+	union w_msg m;
+	int r;
+
+	if (poll(&p, 1, timeout) < 0 && errno != EINTR)
+		return err_sys(e, "poll");
+	if (p.revents & (POLLOUT | POLLERR | POLLHUP)) {
+		if (conn_flush(c->conn, e) < 0)
+			return -1;
+	}
+	if (p.revents & (POLLIN | POLLERR | POLLHUP)) {
+		if (conn_read(c->conn, e) < 0)
+			return err_prefix(e, "connection to %s", conn_peer(c->conn));
+	}
+	while ((r = conn_next(c->conn, &f, &m, e)) == 1) {
+		if (dispatch(c, &f, &m, e) < 0)
+			return -1;
+	}
+	return r < 0 ? -1 : 0;
+}
+
+/* Queues a frame; flushes (handling input meanwhile) when much is queued. */
+static int send_frame(struct client *c, uint8_t type, const union w_msg *m, struct err *e)
+{
+	uint64_t deadline;
+
+	if (conn_queue(c->conn, type, m, e) < 0)
+		return -1;
+	c->last_send_ms = now_mono_ms();
+	if (conn_pending(c->conn) < OUT_HIGH)
+		return conn_flush(c->conn, e) < 0 ? -1 : 0;
+	deadline = now_mono_ms() + (uint64_t)timeout_ms(c);
+	while (conn_pending(c->conn) > OUT_HIGH / 4) {
+		if (now_mono_ms() > deadline)
+			return err_set(e, ETIMEDOUT, "%s stopped reading for %d ms",
+				       conn_peer(c->conn), timeout_ms(c));
+		if (pump(c, 100, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Pumps until *done or the I/O timeout passes without progress. */
+static int wait_for(struct client *c, const bool *done, struct err *e)
+{
+	uint64_t deadline = now_mono_ms() + (uint64_t)timeout_ms(c);
+
+	while (!*done) {
+		uint64_t before = conn_bytes_in(c->conn);
+
+		if (now_mono_ms() > deadline)
+			return err_set(e, ETIMEDOUT, "no answer from %s for %d ms",
+				       conn_peer(c->conn), timeout_ms(c));
+		if (pump(c, 100, e) < 0)
+			return -1;
+		if (conn_bytes_in(c->conn) != before)
+			deadline = now_mono_ms() + (uint64_t)timeout_ms(c);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ connection */
+
+static void fill_hello(const struct client *c, const struct node_state *node, struct w_hello *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->magic = slice_cstr(WIRE_MAGIC);
+	h->ver_min = WIRE_VERSION_MIN;
+	h->ver_max = WIRE_VERSION_MAX;
+	h->caps = CAP_ALL;
+	memcpy(h->node_id, node->node_id, NODE_ID_LEN);
+	h->role = node->role;
+	h->generation = node->generation;
+	h->purpose = c->o.purpose;
+	h->journal_id = c->o.journal_id;
+	h->software = slice_cstr(PACKAGE_NAME " " PACKAGE_VERSION);
+}
+
+int client_connect(const struct client_opts *o, struct client **c_r, struct w_hello *peer_r,
+		   struct err *e)
+{
+	struct client *c = xcalloc(1, sizeof(*c));
+	struct node_state node;
+	struct w_hello mine;
+
+	c->o = *o;
+	c->set = o->set;
+	c->next_seq = 1;
+	c->next_qid = 1;
+	buf_init(&c->content, 0);
+	buf_init(&c->zbuf, 0);
+	if (o->set->peer.address[0] == '\0') {
+		err_set(e, ERR_CONFIG, "[peer] address is not set");
+		goto fail;
+	}
+	if (nodestate_load(o->set->node.state_dir, o->set->node.initial_role, &node, e) < 0)
+		goto fail;
+	c->tls = tls_ctx_new(o->set, false, e);
+	if (c->tls == NULL)
+		goto fail;
+	if (conn_connect(o->set, c->tls, o->set->peer.address, &c->conn, e) < 0)
+		goto fail;
+	fill_hello(c, &node, &mine);
+	if (conn_hello(c->conn, &mine, &c->peer, (int)o->set->peer.connect_timeout_ms, e) < 0)
+		goto fail;
+	c->peer.magic = slice_cstr(WIRE_MAGIC);
+	c->peer.software = (struct slice){"", 0};
+	c->durable_lsn = c->received_lsn = c->applied_lsn = c->peer.durable_lsn;
+	c->sent_lsn = c->peer.durable_lsn;
+	c->inodes = xcalloc(1, sizeof(*c->inodes));
+	c->contents = xcalloc(1, sizeof(*c->contents));
+	c->last_send_ms = now_mono_ms();
+	*peer_r = c->peer;
+	*c_r = c;
+	return 0;
+fail:
+	client_free(&c);
+	return -1;
+}
+
+void client_free(struct client **cp)
+{
+	struct client *c = *cp;
+
+	if (c == NULL)
+		return;
+	conn_free(&c->conn);
+	tls_ctx_free(&c->tls);
+	for (size_t i = 0; i < c->nneeds; i++)
+		free(c->needs[i].path);
+	free(c->needs);
+	keymap_free(&c->inodes);
+	keymap_free(&c->contents);
+	while (c->sigs != NULL) {
+		struct sigent *s = c->sigs;
+		c->sigs = s->next;
+		free(s->path);
+		buf_free(&s->sig);
+		free(s);
+	}
+	buf_free(&c->content);
+	buf_free(&c->zbuf);
+	free(c);
+	*cp = NULL;
+}
+
+const char *client_peer(const struct client *c)
+{
+	return conn_peer(c->conn);
+}
+
+int client_fd(const struct client *c)
+{
+	return conn_fd(c->conn);
+}
+
+/* -------------------------------------------------------------- incoming */
+
+static void add_need(struct client *c, uint64_t lsn, struct slice path)
+{
+	if (c->nneeds == c->needcap) {
+		c->needcap = c->needcap ? 2 * c->needcap : 16;
+		c->needs = xreallocarray(c->needs, c->needcap, sizeof(*c->needs));
+	}
+	c->needs[c->nneeds].lsn = lsn;
+	c->needs[c->nneeds].path = xstrndup(path.p, path.len);
+	c->nneeds++;
+}
+
+static int on_ack(struct client *c, const struct w_ack *a, struct err *e)
+{
+	struct w_need n;
+	size_t pos = 0;
+	int r;
+
+	if (c->ninflight == 0 || c->inflight[0].seq != a->seq)
+		return err_set(e, ERR_PROTO, "%s acknowledged batch %" PRIu64 " out of order",
+			       conn_peer(c->conn), a->seq);
+	if (a->status != 0)
+		return err_set(e, (int)a->status, "%s refused batch %" PRIu64 ": %.*s (%s)",
+			       conn_peer(c->conn), a->seq, (int)a->text.len, a->text.p,
+			       wire_errcode_name(a->status));
+	memmove(c->inflight, c->inflight + 1, (c->ninflight - 1) * sizeof(c->inflight[0]));
+	c->ninflight--;
+	c->received_lsn = a->received_lsn;
+	c->applied_lsn = a->applied_lsn;
+	c->durable_lsn = a->durable_lsn;
+	c->st.acked_batches++;
+	while ((r = wire_need_next(a->needs, &pos, &n, e)) == 1) {
+		log_debug("peer needs content for %.*s lsn=%" PRIu64, (int)n.path.len, n.path.p,
+			  n.lsn);
+		add_need(c, n.lsn, n.path);
+	}
+	return r;
+}
+
+/* The running query's reply handlers copy what they need out of the frame. */
+struct list_ctx {
+	struct folder_list *out;
+};
+
+static int on_list(struct client *c, const struct w_list_rep *r, struct err *e)
+{
+	struct list_ctx *lc = c->qctx;
+	struct w_list_entry l;
+	size_t pos = 0;
+	int k;
+
+	c->st.query_bytes += r->entries.len;
+	if (r->status != 0)
+		c->qstatus = 1;
+	while ((k = wire_list_next(r->entries, &pos, &l, e)) == 1) {
+		struct folder_list *fl = lc->out;
+		struct scan_entry *s;
+
+		if (fl->n == fl->cap) {
+			fl->cap = fl->cap ? 2 * fl->cap : 64;
+			fl->v = xreallocarray(fl->v, fl->cap, sizeof(*fl->v));
+		}
+		s = &fl->v[fl->n++];
+		memset(s, 0, sizeof(*s));
+		s->name = xstrndup(l.name.p, l.name.len);
+		s->size = l.size;
+		s->mtime_ns = l.mtime_ns;
+		s->mode = l.mode;
+		s->uid = l.uid;
+		s->gid = l.gid;
+		s->nlink = l.nlink;
+		s->has_hash = l.has_hash;
+		memcpy(s->sha256, l.sha256, SHA256_LEN);
+	}
+	if (k < 0)
+		return -1;
+	c->qdone = !r->more;
+	return 0;
+}
+
+struct digest_ctx {
+	client_digest_fn *fn;
+	void *ctx;
+};
+
+static int on_digests(struct client *c, const struct w_digest_rep *r, struct err *e)
+{
+	struct digest_ctx *dc = c->qctx;
+	struct w_digest_entry d;
+	size_t pos = 0;
+	int k;
+
+	c->st.query_bytes += r->entries.len;
+	while ((k = wire_digest_next(r->entries, &pos, &d, e)) == 1) {
+		if (dc->fn(&d, dc->ctx) < 0)
+			return err_set(e, EINTR, "digest handler failed");
+	}
+	if (k < 0)
+		return -1;
+	c->qdone = !r->more;
+	return 0;
+}
+
+struct sig_ctx {
+	struct buf *sig;
+	uint8_t *sha;
+	uint64_t *size;
+};
+
+static int on_sig(struct client *c, const struct w_sig_rep *r, struct err *e)
+{
+	struct sig_ctx *sc = c->qctx;
+
+	c->st.query_bytes += r->sig.len;
+	if (r->status != 0) {
+		c->qstatus = 1;
+	} else {
+		buf_set(sc->sig, r->sig.p, r->sig.len);
+		memcpy(sc->sha, r->sha256, SHA256_LEN);
+		*sc->size = r->size;
+	}
+	c->qdone = true;
+	return 0;
+}
+
+struct read_ctx {
+	int fd;
+	struct scan_entry *attrs;
+	uint64_t got;
+};
+
+static int on_read(struct client *c, const struct w_read_rep *r, struct err *e)
+{
+	struct read_ctx *rc = c->qctx;
+	struct slice body = r->body;
+
+	if (r->status != 0) {
+		c->qstatus = 1;
+		c->qdone = true;
+		return 0;
+	}
+	if (r->flags & WF_DEFLATE) {
+		if (wire_inflate(r->body, r->raw_len, &c->zbuf, e) < 0)
+			return -1;
+		body = buf_slice(&c->zbuf);
+	}
+	if (fs_write_all(rc->fd, body.p, body.len) < 0)
+		return err_sys(e, "cannot write local copy");
+	rc->got += body.len;
+	rc->attrs->size = r->size;
+	rc->attrs->mtime_ns = r->mtime_ns;
+	rc->attrs->mode = r->mode;
+	rc->attrs->uid = r->uid;
+	rc->attrs->gid = r->gid;
+	c->qdone = !r->more;
+	if (c->qdone && rc->got != r->size)
+		return err_set(e, WE_INTEGRITY, "read of a file that changed size on the peer");
+	return 0;
+}
+
+static int dispatch(struct client *c, const struct w_frame *f, const union w_msg *m,
+		    struct err *e)
+{
+	switch (f->type) {
+	case W_ACK: return on_ack(c, &m->ack, e);
+	case W_PONG: return 0;
+	case W_ERROR:
+		return err_set(e, ERR_REFUSED, "%s: %.*s", conn_peer(c->conn),
+			       (int)m->error.text.len, m->error.text.p);
+	default: break;
+	}
+	if (f->type != c->qtype + 1 || c->qdone)
+		return err_set(e, ERR_PROTO, "unexpected %s from %s", wire_type_name(f->type),
+			       conn_peer(c->conn));
+	switch (f->type) {
+	case W_LIST_REP:
+		if (m->list_rep.id != c->qid)
+			break;
+		return on_list(c, &m->list_rep, e);
+	case W_DIGEST_REP:
+		if (m->digest_rep.id != c->qid)
+			break;
+		return on_digests(c, &m->digest_rep, e);
+	case W_SIG_REP:
+		if (m->sig_rep.id != c->qid)
+			break;
+		return on_sig(c, &m->sig_rep, e);
+	case W_READ_REP:
+		if (m->read_rep.id != c->qid)
+			break;
+		return on_read(c, &m->read_rep, e);
+	default: break;
+	}
+	return err_set(e, ERR_PROTO, "%s answered a query we did not ask", conn_peer(c->conn));
+}
+
+/* ---------------------------------------------------------------- queries */
+
+/* Sends a query and pumps until its last reply frame was handled. */
+static int query(struct client *c, uint8_t type, union w_msg *m, void *ctx, struct err *e)
+{
+	uint32_t id = c->next_qid++;
+
+	if (client_commit(c, c->sent_lsn, e) < 0)
+		return -1;
+	switch (type) {
+	case W_LIST_REQ: m->list_req.id = id; break;
+	case W_DIGEST_REQ: m->digest_req.id = id; break;
+	case W_SIG_REQ: m->sig_req.id = id; break;
+	case W_READ_REQ: m->read_req.id = id; break;
+	default: return err_set(e, EINVAL, "not a query");
+	}
+	c->qid = id;
+	c->qtype = type;
+	c->qdone = false;
+	c->qstatus = 0;
+	c->qctx = ctx;
+	if (send_frame(c, type, m, e) < 0 || wait_for(c, &c->qdone, e) < 0) {
+		c->qtype = 0;
+		return -1;
+	}
+	c->qtype = 0;
+	return c->qstatus;
+}
+
+int client_digests(struct client *c, const char *prefix, uint32_t flags, client_digest_fn *fn,
+		   void *ctx, struct err *e)
+{
+	union w_msg m = {.digest_req = {.flags = flags, .prefix = slice_cstr(prefix)}};
+	struct digest_ctx dc = {fn, ctx};
+
+	return query(c, W_DIGEST_REQ, &m, &dc, e);
+}
+
+int client_list(struct client *c, const char *folder, uint32_t flags, struct folder_list *out,
+		struct err *e)
+{
+	union w_msg m = {.list_req = {.flags = flags, .folder = slice_cstr(folder)}};
+	struct list_ctx lc = {out};
+
+	memset(out, 0, sizeof(*out));
+	return query(c, W_LIST_REQ, &m, &lc, e);
+}
+
+int client_sig(struct client *c, const char *path, struct buf *sig, uint8_t sha_r[SHA256_LEN],
+	       uint64_t *size_r, struct err *e)
+{
+	union w_msg m = {.sig_req = {.path = slice_cstr(path)}};
+	struct sig_ctx sc = {sig, sha_r, size_r};
+
+	return query(c, W_SIG_REQ, &m, &sc, e);
+}
+
+int client_read(struct client *c, const char *path, int fd, struct scan_entry *attrs_r,
+		struct err *e)
+{
+	union w_msg m = {.read_req = {.path = slice_cstr(path)}};
+	struct read_ctx rc = {fd, attrs_r, 0};
+
+	memset(attrs_r, 0, sizeof(*attrs_r));
+	return query(c, W_READ_REQ, &m, &rc, e);
+}
+
+/* -------------------------------------------------------------- mutations */
+
+static int64_t mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+}
+
+static void count_op(struct client *c, uint64_t bytes)
+{
+	c->batch_ops++;
+	c->batch_bytes += bytes;
+}
+
+/* Closes the batch early when it reached its size limits. */
+static int maybe_cut(struct client *c, struct err *e)
+{
+	if (c->batch_ops >= c->set->sync.batch_max_ops ||
+	    c->batch_bytes >= c->set->sync.batch_max_bytes)
+		return client_commit(c, c->sent_lsn, e);
+	return 0;
+}
+
+static void dry(const struct client *c, const char *what, const char *a, const char *b)
+{
+	(void)c;
+	printf("would %s %s%s%s\n", what, a, b ? " -> " : "", b ? b : "");
+}
+
+/* Opens a local file for sending; returns the fd, or -1 with errno ENOENT
+ * when it is gone or no longer a regular file (the caller drops the op). */
+static int open_local(struct client *c, const char *path, struct stat *st, struct err *e)
+{
+	int fd = sp_open(c->o.rootfd, path, O_RDONLY, 0, e);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		errno = ENOENT;
+		return -1;
+	}
+	return fd;
+}
+
+static void attrs_from(const struct stat *st, bool owner, uint32_t *mode, uint32_t *uid,
+		       uint32_t *gid)
+{
+	*mode = st->st_mode & 07777;
+	*uid = owner ? st->st_uid : UINT32_MAX;
+	*gid = owner ? st->st_gid : UINT32_MAX;
+}
+
+static int send_link(struct client *c, uint64_t lsn, const char *from, const char *to,
+		     const struct stat *st, const uint8_t *sha, bool copy, struct err *e)
+{
+	union w_msg m = {.link = {.lsn = lsn, .from = slice_cstr(from), .to = slice_cstr(to),
+				  .flags = copy ? WF_COPY : 0, .size = (uint64_t)st->st_size,
+				  .mtime_ns = mtime_ns(st)}};
+
+	attrs_from(st, c->set->node.preserve_owner, &m.link.mode, &m.link.uid, &m.link.gid);
+	if (sha != NULL)
+		memcpy(m.link.sha256, sha, SHA256_LEN);
+	if (copy)
+		c->st.copies++;
+	else
+		c->st.links++;
+	count_op(c, 0);
+	return send_frame(c, W_LINK, &m, e);
+}
+
+/* Sends one chunk of content, deflated when that pays. */
+static int send_chunk(struct client *c, uint8_t type, union w_msg *m, const uint8_t *data,
+		      size_t len, struct err *e)
+{
+	uint32_t *flags = type == W_PUT ? &m->put.flags : &m->data.flags;
+	struct slice *body = type == W_PUT ? &m->put.body : &m->data.body;
+	uint32_t *raw = type == W_PUT ? &m->put.raw_len : &m->data.raw_len;
+	int z = wire_deflate(data, len, (int)c->set->sync.compress_level, &c->zbuf);
+
+	*raw = (uint32_t)len;
+	if (z == 1) {
+		*flags |= WF_DEFLATE;
+		*body = buf_slice(&c->zbuf);
+	} else {
+		*body = (struct slice){(const char *)data, len};
+	}
+	return send_frame(c, type, m, e);
+}
+
+static int send_chunked(struct client *c, union w_msg *put, int fd, uint64_t size,
+			struct err *e)
+{
+	union w_msg d = {.data = {.xfer_id = put->put.xfer_id}};
+	uint8_t *chunk = xmalloc(WIRE_CHUNK);
+	uint64_t off = 0;
+	int r;
+
+	put->put.flags |= WF_CHUNKED;
+	put->put.raw_len = 0;
+	put->put.body = (struct slice){"", 0};
+	r = send_frame(c, W_PUT, put, e);
+	while (r == 0 && off < size) {
+		ssize_t n = pread(fd, chunk, WIRE_CHUNK, (off_t)off);
+
+		if (n <= 0) {
+			/* Shrunk or unreadable under us: the hash check on the peer
+			 * refuses the file; end the transfer honestly. */
+			r = err_sys(e, "short read while sending a file");
+			break;
+		}
+		off += (uint64_t)n;
+		d.data.flags = off >= size ? WF_LAST : 0;
+		r = send_chunk(c, W_DATA, &d, chunk, (size_t)n, e);
+	}
+	free(chunk);
+	return r;
+}
+
+/* Sends path's content (or a link to a copy the peer already has). */
+static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedupe,
+		    bool *dropped_r, struct err *e)
+{
+	union w_msg m = {.put = {.lsn = lsn, .path = slice_cstr(path)}};
+	uint8_t ikey[32], sha[SHA256_LEN];
+	const char *have;
+	struct stat st;
+	int fd = open_local(c, path, &st, e), r;
+
+	*dropped_r = fd < 0;
+	if (fd < 0) {
+		c->st.dropped++;
+		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+	}
+	inode_key(&st, ikey);
+	if (dedupe && st.st_nlink > 1 && (have = keymap_get(c->inodes, ikey)) != NULL &&
+	    strcmp(have, path) != 0) {
+		close(fd);
+		return send_link(c, lsn, have, path, &st, NULL, false, e);
+	}
+	if ((uint64_t)st.st_size <= WIRE_CHUNK) {
+		/* Read whole, so that what is hashed is exactly what is sent. */
+		if (fs_read_fd(fd, &c->content, WIRE_CHUNK, e) < 0) {
+			close(fd);
+			return err_prefix(e, "cannot send %s", path);
+		}
+		st.st_size = (off_t)c->content.len;
+		sha256_buf(c->content.data, c->content.len, sha);
+	} else if (sha256_fd(fd, sha, NULL, e) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (dedupe && st.st_size >= DEDUPE_MIN_SIZE &&
+	    (have = keymap_get(c->contents, sha)) != NULL && strcmp(have, path) != 0) {
+		close(fd);
+		return send_link(c, lsn, have, path, &st, sha, true, e);
+	}
+	m.put.size = (uint64_t)st.st_size;
+	m.put.mtime_ns = mtime_ns(&st);
+	attrs_from(&st, c->set->node.preserve_owner, &m.put.mode, &m.put.uid, &m.put.gid);
+	memcpy(m.put.sha256, sha, SHA256_LEN);
+	if ((uint64_t)st.st_size <= WIRE_CHUNK) {
+		r = send_chunk(c, W_PUT, &m, c->content.data, (size_t)st.st_size, e);
+	} else {
+		m.put.xfer_id = ++c->next_xfer;
+		r = send_chunked(c, &m, fd, (uint64_t)st.st_size, e);
+	}
+	close(fd);
+	if (r < 0)
+		return -1;
+	if (st.st_nlink > 1)
+		keymap_put(c->inodes, ikey, path);
+	if (st.st_size >= DEDUPE_MIN_SIZE)
+		keymap_put(c->contents, sha, path);
+	c->st.puts++;
+	c->st.put_bytes += (uint64_t)st.st_size;
+	count_op(c, (uint64_t)st.st_size);
+	return 0;
+}
+
+int client_put(struct client *c, uint64_t lsn, const char *path, struct err *e)
+{
+	bool dropped;
+
+	if (c->o.dry_run) {
+		dry(c, "send", path, NULL);
+		return 0;
+	}
+	if (send_put(c, lsn, path, true, &dropped, e) < 0)
+		return -1;
+	return maybe_cut(c, e);
+}
+
+/* --------------------------------------------------------- metadata files */
+
+static struct sigent *sig_find(struct client *c, const char *path)
+{
+	for (struct sigent *s = c->sigs; s != NULL; s = s->next) {
+		if (strcmp(s->path, path) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* Remembers the signature of what was just sent as path's content. */
+static void sig_remember(struct client *c, const char *path, const uint8_t *sha,
+			 const uint8_t *data, size_t len)
+{
+	struct sigent *s = sig_find(c, path);
+	struct err e;
+
+	if (s == NULL) {
+		if (c->sig_bytes > SIG_CACHE_MAX)
+			return;
+		s = xcalloc(1, sizeof(*s));
+		s->path = xstrdup(path);
+		buf_init(&s->sig, 0);
+		s->next = c->sigs;
+		c->sigs = s;
+	}
+	c->sig_bytes -= s->sig.len;
+	memcpy(s->sha, sha, SHA256_LEN);
+	if (delta_signature_buf(data, len, &s->sig, &e) < 0)
+		buf_reset(&s->sig);
+	c->sig_bytes += s->sig.len;
+}
+
+int client_meta(struct client *c, uint64_t lsn, const char *path, const uint8_t *base_sha,
+		struct slice sig, struct err *e)
+{
+	union w_msg m = {.delta = {.lsn = lsn, .path = slice_cstr(path)}};
+	struct buf delta = BUF_INIT;
+	struct sigent *cached = NULL;
+	struct stat st;
+	bool dropped;
+	int fd, r;
+
+	if (c->o.dry_run) {
+		dry(c, "update metadata", path, NULL);
+		return 0;
+	}
+	if (base_sha == NULL && (cached = sig_find(c, path)) != NULL && cached->sig.len > 0) {
+		base_sha = cached->sha;
+		sig = buf_slice(&cached->sig);
+	}
+	fd = open_local(c, path, &st, e);
+	if (fd < 0) {
+		c->st.dropped++;
+		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+	}
+	/* Metadata files are small: read whole, so what is hashed is what is sent. */
+	r = fs_read_fd(fd, &c->content, 256u << 20, e);
+	close(fd);
+	if (r < 0)
+		return err_prefix(e, "cannot send %s", path);
+	sha256_buf(c->content.data, c->content.len, m.delta.result_sha256);
+	if (base_sha != NULL && sig.len > 0 && c->content.len >= DELTA_MIN_SIZE &&
+	    memcmp(base_sha, m.delta.result_sha256, SHA256_LEN) != 0 &&
+	    delta_compute(sig, c->content.data, c->content.len, &delta, e) == 0 &&
+	    delta.len < c->content.len / 2 && delta.len <= WIRE_CHUNK) {
+		memcpy(m.delta.base_sha256, base_sha, SHA256_LEN);
+		m.delta.result_size = c->content.len;
+		m.delta.mtime_ns = mtime_ns(&st);
+		attrs_from(&st, c->set->node.preserve_owner, &m.delta.mode, &m.delta.uid,
+			   &m.delta.gid);
+		m.delta.raw_len = (uint32_t)delta.len;
+		m.delta.delta = buf_slice(&delta);
+		if (wire_deflate(delta.data, delta.len, (int)c->set->sync.compress_level,
+				 &c->zbuf) == 1) {
+			m.delta.flags = WF_DEFLATE;
+			m.delta.delta = buf_slice(&c->zbuf);
+		}
+		r = send_frame(c, W_DELTA, &m, e);
+		c->st.deltas++;
+		c->st.delta_bytes += delta.len;
+		count_op(c, delta.len);
+	} else {
+		r = send_put(c, lsn, path, false, &dropped, e);
+	}
+	buf_free(&delta);
+	if (r == 0 && c->content.len > 0)
+		sig_remember(c, path, m.delta.result_sha256, c->content.data, c->content.len);
+	return r < 0 ? -1 : maybe_cut(c, e);
+}
+
+/* ------------------------------------------------------- name operations */
+
+static void rename_known(struct client *c, const char *from, const char *to)
+{
+	struct sigent *s = sig_find(c, from);
+
+	if (s != NULL) {
+		free(s->path);
+		s->path = xstrdup(to);
+	}
+}
+
+int client_rename(struct client *c, uint64_t lsn, const char *from, const char *to,
+		  struct err *e)
+{
+	union w_msg m = {.rename = {.lsn = lsn, .from = slice_cstr(from), .to = slice_cstr(to)}};
+
+	if (c->o.dry_run) {
+		dry(c, "rename", from, to);
+		return 0;
+	}
+	rename_known(c, from, to);
+	c->st.renames++;
+	count_op(c, 0);
+	return send_frame(c, W_RENAME, &m, e) < 0 ? -1 : maybe_cut(c, e);
+}
+
+int client_link(struct client *c, uint64_t lsn, const char *from, const char *to, bool copy,
+		struct err *e)
+{
+	uint8_t sha[SHA256_LEN];
+	struct stat st;
+	int fd, r = 0;
+
+	if (c->o.dry_run) {
+		dry(c, copy ? "copy" : "link", from, to);
+		return 0;
+	}
+	fd = open_local(c, to, &st, e);
+	if (fd < 0) {
+		c->st.dropped++;
+		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+	}
+	if (copy)
+		r = sha256_fd(fd, sha, NULL, e);
+	close(fd);
+	if (r < 0 || send_link(c, lsn, from, to, &st, copy ? sha : NULL, copy, e) < 0)
+		return -1;
+	return maybe_cut(c, e);
+}
+
+int client_unlink(struct client *c, uint64_t lsn, const char *path, struct err *e)
+{
+	union w_msg m = {.unlink = {.lsn = lsn, .path = slice_cstr(path)}};
+
+	if (c->o.dry_run) {
+		dry(c, "delete", path, NULL);
+		return 0;
+	}
+	c->st.unlinks++;
+	count_op(c, 0);
+	return send_frame(c, W_UNLINK, &m, e) < 0 ? -1 : maybe_cut(c, e);
+}
+
+int client_mkdir(struct client *c, uint64_t lsn, const char *path, struct err *e)
+{
+	union w_msg m = {.mkdir = {.lsn = lsn, .path = slice_cstr(path)}};
+	struct stat st;
+	int fd;
+
+	if (c->o.dry_run) {
+		dry(c, "create folder", path, NULL);
+		return 0;
+	}
+	fd = sp_open(c->o.rootfd, path, O_RDONLY | O_DIRECTORY, 0, e);
+	if (fd < 0) {
+		c->st.dropped++;
+		return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -1;
+	}
+	fstat(fd, &st);
+	close(fd);
+	attrs_from(&st, c->set->node.preserve_owner, &m.mkdir.mode, &m.mkdir.uid, &m.mkdir.gid);
+	c->st.mkdirs++;
+	count_op(c, 0);
+	return send_frame(c, W_MKDIR, &m, e) < 0 ? -1 : maybe_cut(c, e);
+}
+
+int client_rmtree(struct client *c, uint64_t lsn, const char *path, struct err *e)
+{
+	union w_msg m = {.rmtree = {.lsn = lsn, .path = slice_cstr(path)}};
+
+	if (c->o.dry_run) {
+		dry(c, "remove folder", path, NULL);
+		return 0;
+	}
+	c->st.rmtrees++;
+	count_op(c, 0);
+	return send_frame(c, W_RMTREE, &m, e) < 0 ? -1 : maybe_cut(c, e);
+}
+
+int client_setattr(struct client *c, uint64_t lsn, const char *path, struct err *e)
+{
+	union w_msg m = {.setattr = {.lsn = lsn, .path = slice_cstr(path)}};
+	struct stat st;
+	int fd;
+
+	if (c->o.dry_run) {
+		dry(c, "set attributes of", path, NULL);
+		return 0;
+	}
+	fd = open_local(c, path, &st, e);
+	if (fd < 0) {
+		c->st.dropped++;
+		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+	}
+	close(fd);
+	m.setattr.mtime_ns = mtime_ns(&st);
+	attrs_from(&st, c->set->node.preserve_owner, &m.setattr.mode, &m.setattr.uid,
+		   &m.setattr.gid);
+	c->st.setattrs++;
+	count_op(c, 0);
+	return send_frame(c, W_SETATTR, &m, e) < 0 ? -1 : maybe_cut(c, e);
+}
+
+/* ------------------------------------------------------------- batching */
+
+/* Answers NEEDs: the content after all, or an unlink that resolves the
+ * need when the file is gone here too. */
+static int answer_needs(struct client *c, struct err *e)
+{
+	while (c->nneeds > 0) {
+		struct need n = c->needs[--c->nneeds];
+		bool dropped = false;
+		int r = send_put(c, n.lsn, n.path, false, &dropped, e);
+
+		if (r == 0 && dropped) {
+			union w_msg m = {.unlink = {.lsn = n.lsn, .path = slice_cstr(n.path)}};
+			c->st.dropped--; /* counted as the unlink below */
+			r = send_frame(c, W_UNLINK, &m, e);
+			count_op(c, 0);
+		}
+		c->st.needs++;
+		free(n.path);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int client_commit(struct client *c, uint64_t lsn, struct err *e)
+{
+	union w_msg m;
+
+	if (c->o.dry_run)
+		return 0;
+	if (answer_needs(c, e) < 0)
+		return -1;
+	if (lsn < c->sent_lsn)
+		lsn = c->sent_lsn;
+	if (c->batch_ops == 0 && lsn == c->sent_lsn)
+		return 0;
+	while (c->ninflight >= c->set->sync.window || c->ninflight == MAX_INFLIGHT) {
+		if (pump(c, 100, e) < 0)
+			return -1;
+		if (answer_needs(c, e) < 0)
+			return -1;
+	}
+	m.batch_end.seq = c->next_seq++;
+	m.batch_end.lsn = lsn;
+	if (send_frame(c, W_BATCH_END, &m, e) < 0)
+		return -1;
+	c->inflight[c->ninflight].seq = m.batch_end.seq;
+	c->inflight[c->ninflight].lsn = lsn;
+	c->ninflight++;
+	c->sent_lsn = lsn;
+	c->batch_ops = c->batch_bytes = 0;
+	c->st.batches++;
+	return conn_flush(c->conn, e) < 0 ? -1 : 0;
+}
+
+int client_drain(struct client *c, int timeout, struct err *e)
+{
+	uint64_t deadline = now_mono_ms() + (uint64_t)timeout;
+
+	if (c->o.dry_run)
+		return 0;
+	for (;;) {
+		if (c->nneeds > 0 || c->batch_ops > 0) {
+			if (client_commit(c, c->sent_lsn, e) < 0)
+				return -1;
+		}
+		if (c->ninflight == 0 && c->nneeds == 0 && conn_pending(c->conn) == 0)
+			return 0;
+		if (now_mono_ms() > deadline)
+			return err_set(e, ETIMEDOUT, "%s did not acknowledge within %d ms",
+				       conn_peer(c->conn), timeout);
+		if (pump(c, 100, e) < 0)
+			return -1;
+	}
+}
+
+int client_poll(struct client *c, int timeout, struct err *e)
+{
+	if (pump(c, timeout, e) < 0)
+		return -1;
+	return c->nneeds > 0 ? client_commit(c, c->sent_lsn, e) : 0;
+}
+
+int client_keepalive(struct client *c, struct err *e)
+{
+	union w_msg m = {.ping = {.token = now_mono_ms()}};
+
+	if (now_mono_ms() - c->last_send_ms < c->set->peer.keepalive_s * 1000)
+		return 0;
+	return send_frame(c, W_PING, &m, e);
+}
+
+bool client_busy(const struct client *c)
+{
+	return c->ninflight > 0 || c->nneeds > 0 || c->batch_ops > 0;
+}
+
+uint64_t client_durable_lsn(const struct client *c)
+{
+	return c->durable_lsn;
+}
+
+uint64_t client_received_lsn(const struct client *c)
+{
+	return c->received_lsn;
+}
+
+uint64_t client_applied_lsn(const struct client *c)
+{
+	return c->applied_lsn;
+}
+
+uint64_t client_sent_lsn(const struct client *c)
+{
+	return c->sent_lsn;
+}
+
+const struct client_stats *client_get_stats(const struct client *c)
+{
+	return &c->st;
+}
+
+uint64_t client_wire_out(const struct client *c)
+{
+	return conn_bytes_out(c->conn);
+}
+
+uint64_t client_wire_in(const struct client *c)
+{
+	return conn_bytes_in(c->conn);
+}
