@@ -605,6 +605,12 @@ static void dry(const struct client *c, const char *what, const char *a, const c
 	printf("would %s %s%s%s\n", what, a, b ? " -> " : "", b ? b : "");
 }
 
+/* True for errors that mean "the file is not there any more". */
+static bool gone(int err)
+{
+	return err == ENOENT || err == ELOOP || err == ENOTDIR;
+}
+
 /* Opens a local file for sending; returns the fd, or -1 with errno ENOENT
  * when it is gone or no longer a regular file (the caller drops the op). */
 static int open_local(struct client *c, const char *path, struct stat *st, struct err *e)
@@ -705,10 +711,12 @@ static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedup
 	struct stat st;
 	int fd = open_local(c, path, &st, e), r;
 
-	*dropped_r = fd < 0;
+	*dropped_r = fd < 0 && gone(errno);
 	if (fd < 0) {
+		if (!gone(errno))
+			return 1;
 		c->st.dropped++;
-		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+		return 0;
 	}
 	inode_key(&st, ikey);
 	if (dedupe && st.st_nlink > 1 && (have = keymap_get(c->inodes, ikey)) != NULL &&
@@ -720,13 +728,15 @@ static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedup
 		/* Read whole, so that what is hashed is exactly what is sent. */
 		if (fs_read_fd(fd, &c->content, WIRE_CHUNK, e) < 0) {
 			close(fd);
-			return err_prefix(e, "cannot send %s", path);
+			err_prefix(e, "cannot send %s", path);
+			return 1;
 		}
 		st.st_size = (off_t)c->content.len;
 		sha256_buf(c->content.data, c->content.len, sha);
 	} else if (sha256_fd(fd, sha, NULL, e) < 0) {
 		close(fd);
-		return -1;
+		err_prefix(e, "cannot send %s", path);
+		return 1;
 	}
 	if (dedupe && st.st_size >= DEDUPE_MIN_SIZE &&
 	    (have = keymap_get(c->contents, sha)) != NULL && strcmp(have, path) != 0) {
@@ -759,14 +769,14 @@ static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedup
 int client_put(struct client *c, uint64_t lsn, const char *path, struct err *e)
 {
 	bool dropped;
+	int r;
 
 	if (c->o.dry_run) {
 		dry(c, "send", path, NULL);
 		return 0;
 	}
-	if (send_put(c, lsn, path, true, &dropped, e) < 0)
-		return -1;
-	return maybe_cut(c, e);
+	r = send_put(c, lsn, path, true, &dropped, e);
+	return r != 0 ? r : maybe_cut(c, e);
 }
 
 /* --------------------------------------------------------- metadata files */
@@ -823,14 +833,18 @@ int client_meta(struct client *c, uint64_t lsn, const char *path, const uint8_t 
 	}
 	fd = open_local(c, path, &st, e);
 	if (fd < 0) {
+		if (!gone(errno))
+			return 1;
 		c->st.dropped++;
-		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+		return 0;
 	}
 	/* Metadata files are small: read whole, so what is hashed is what is sent. */
 	r = fs_read_fd(fd, &c->content, 256u << 20, e);
 	close(fd);
-	if (r < 0)
-		return err_prefix(e, "cannot send %s", path);
+	if (r < 0) {
+		err_prefix(e, "cannot send %s", path);
+		return 1;
+	}
 	sha256_buf(c->content.data, c->content.len, m.delta.result_sha256);
 	if (base_sha != NULL && sig.len > 0 && c->content.len >= DELTA_MIN_SIZE &&
 	    memcmp(base_sha, m.delta.result_sha256, SHA256_LEN) != 0 &&
@@ -858,7 +872,7 @@ int client_meta(struct client *c, uint64_t lsn, const char *path, const uint8_t 
 	buf_free(&delta);
 	if (r == 0 && c->content.len > 0)
 		sig_remember(c, path, m.delta.result_sha256, c->content.data, c->content.len);
-	return r < 0 ? -1 : maybe_cut(c, e);
+	return r != 0 ? r : maybe_cut(c, e);
 }
 
 /* ------------------------------------------------------- name operations */
@@ -901,13 +915,17 @@ int client_link(struct client *c, uint64_t lsn, const char *from, const char *to
 	}
 	fd = open_local(c, to, &st, e);
 	if (fd < 0) {
+		if (!gone(errno))
+			return 1;
 		c->st.dropped++;
-		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+		return 0;
 	}
-	if (copy)
-		r = sha256_fd(fd, sha, NULL, e);
+	if (copy && sha256_fd(fd, sha, NULL, e) < 0) {
+		close(fd);
+		return 1;
+	}
 	close(fd);
-	if (r < 0 || send_link(c, lsn, from, to, &st, copy ? sha : NULL, copy, e) < 0)
+	if (send_link(c, lsn, from, to, &st, copy ? sha : NULL, copy, e) < 0)
 		return -1;
 	return maybe_cut(c, e);
 }
@@ -938,7 +956,7 @@ int client_mkdir(struct client *c, uint64_t lsn, const char *path, struct err *e
 	fd = sp_open(c->o.rootfd, path, O_RDONLY | O_DIRECTORY, 0, e);
 	if (fd < 0) {
 		c->st.dropped++;
-		return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -1;
+		return gone(errno) ? 0 : -1;
 	}
 	fstat(fd, &st);
 	close(fd);
@@ -974,7 +992,7 @@ int client_setattr(struct client *c, uint64_t lsn, const char *path, struct err 
 	fd = open_local(c, path, &st, e);
 	if (fd < 0) {
 		c->st.dropped++;
-		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+		return gone(errno) ? 0 : -1;
 	}
 	close(fd);
 	m.setattr.mtime_ns = mtime_ns(&st);
@@ -994,9 +1012,26 @@ static int answer_needs(struct client *c, struct err *e)
 	while (c->nneeds > 0) {
 		struct need n = c->needs[--c->nneeds];
 		bool dropped = false;
-		int r = send_put(c, n.lsn, n.path, false, &dropped, e);
+		/* The path comes from the peer: resolve it only through safepath. */
+		int dfd = sp_open(c->o.rootfd, n.path, O_RDONLY | O_DIRECTORY, 0, NULL);
+		int r;
 
-		if (r == 0 && dropped) {
+		/* A directory (a folder rename the peer could not do): create it;
+		 * the caller's rescan of the folder fills it. */
+		if (dfd >= 0) {
+			close(dfd);
+			r = client_mkdir(c, n.lsn, n.path, e);
+			free(n.path);
+			if (r < 0)
+				return -1;
+			continue;
+		}
+		r = send_put(c, n.lsn, n.path, false, &dropped, e);
+		if (r == 1) {
+			/* Unreadable here for now: the hold stays until a rescan. */
+			log_warn("%s", e->msg);
+			r = 0;
+		} else if (r == 0 && dropped) {
 			union w_msg m = {.unlink = {.lsn = n.lsn, .path = slice_cstr(n.path)}};
 			c->st.dropped--; /* counted as the unlink below */
 			r = send_frame(c, W_UNLINK, &m, e);

@@ -79,7 +79,11 @@ int client_sig(struct client *c, const char *path, struct buf *sig, uint8_t sha_
 int client_read(struct client *c, const char *path, int fd, struct scan_entry *attrs_r,
 		struct err *e);
 
-/* --- mutations, in the current batch, each serving journal record lsn --- */
+/* --- mutations, in the current batch, each serving journal record lsn ---
+ * Content-sending calls (client_put, client_meta, client_link) return 1
+ * when the local file exists but cannot be read (permissions, I/O error):
+ * nothing was sent, e says why, and the caller retries later without
+ * holding up other work. */
 
 int client_put(struct client *c, uint64_t lsn, const char *path, struct err *e);
 /* A metadata file: a delta against (base_sha, sig) when given and worth it,

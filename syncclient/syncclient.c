@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "fullsync.h"
+#include "rolling.h"
 #include "log.h"
 
 static const char *prog = "mdrepl-syncclient";
@@ -69,8 +70,7 @@ int main(int argc, char **argv)
 		cli_usage_error(prog, "give exactly one of --rolling, --all, --user, --folder");
 	cli_load_config(prog, &o, &s);
 	if (rolling) {
-		log_error("rolling replication is not built yet");
-		rc = EXIT_FAIL;
+		rc = rolling_main(&s, o.foreground);
 	} else {
 		rc = fullsync_run(&s, prefix, dry_run);
 	}
