@@ -205,27 +205,31 @@ static void on_create(struct coalesce *c, const struct jrec *r, enum cop_type t)
 static void on_rename(struct coalesce *c, const struct jrec *r)
 {
 	char *from = xstrndup(r->path.p, r->path.len), *to = xstrndup(r->path2.p, r->path2.len);
-	struct cop *o = producer(c, from);
+	struct cop *o;
 
 	supersede(c, to); /* a rename over an existing file replaces it */
 	o = producer(c, from);
 	if (o == NULL) {
 		produce(c, add_op(c, COP_RENAME, r, r->path, r->path2));
 	} else {
-		forget(c, from);
-		if (o->type == COP_RENAME) {
-			free(o->to);
-			o->to = to;
-			to = NULL;
-		} else {
-			free(o->path);
-			o->path = to;
-			to = NULL;
-		}
-		o->time_ns = r->time_ns;
-		produce(c, (size_t)(o - c->ops));
-		if (o->type == COP_RENAME && strcmp(o->path, o->to) == 0)
+		/* Fold into what produced `from`, moved to this record's place so
+		 * it still follows everything before it (an unlink of `to`, say). */
+		enum cop_type t = o->type;
+		struct slice src = slice_cstr(t == COP_RENAME ? o->path : to);
+		uint64_t lsn = o->lsn;
+		size_t i;
+
+		if (t == COP_RENAME && strcmp(o->path, to) == 0) {
 			kill_op(c, o); /* renamed back where it was */
+		} else {
+			char *keep = xstrdup(src.p);
+
+			kill_op(c, o);
+			i = add_op(c, t, r, slice_cstr(keep), slice_cstr(to));
+			c->ops[i].lsn = lsn;
+			produce(c, i);
+			free(keep);
+		}
 	}
 	free(from);
 	free(to);
@@ -234,21 +238,13 @@ static void on_rename(struct coalesce *c, const struct jrec *r)
 static void on_unlink(struct coalesce *c, const struct jrec *r)
 {
 	char *path = xstrndup(r->path.p, r->path.len);
-	struct cop *o = producer(c, path);
 
-	if (o == NULL) {
-		add_op(c, COP_UNLINK, r, r->path, r->path);
-	} else if (o->type == COP_RENAME) {
-		supersede(c, path);
-	} else {
-		bool put_only = o->type == COP_PUT || o->type == COP_META;
-
-		kill_op(c, o);
-		/* The file may predate the window: unlink it on the peer anyway;
-		 * an unlink of a file it never had is harmless. */
-		if (put_only)
-			add_op(c, COP_UNLINK, r, r->path, r->path);
-	}
+	/* Whatever produced the file is moot (a rename becomes an unlink of its
+	 * source). The file itself is unlinked on the peer in any case: it may
+	 * predate the window, or a rename may have replaced an older file of
+	 * that name there; an unlink of a name the peer never had is harmless. */
+	supersede(c, path);
+	add_op(c, COP_UNLINK, r, r->path, r->path);
 	free(path);
 }
 

@@ -7,8 +7,15 @@
  *     create a, unlink a                   =>  unlink a (no content sent;
  *                                              harmless if the peer never had it)
  *     create a, rename a->b, unlink b      =>  unlink b
- *     rename a->b, unlink b                =>  unlink a
+ *     rename a->b, unlink b                =>  unlink a, unlink b
  *     meta_changed m, ..., meta_changed m  =>  one meta m, at the later place
+ *
+ * Collapsing a rename chain assumes its intermediate names were fresh,
+ * which Maildir guarantees for messages (names are unique; MDAs never
+ * rename onto an existing message). The one rename-over that happens,
+ * dovecot-uidlist replaced by its .lock file, arrives as a metadata
+ * change. A single rename over an existing file stays a rename and
+ * replaces it on the peer as it did here.
  *
  * Order is otherwise kept (a uidlist change stays after the deliveries it
  * names). Folder records and rescans are barriers: the caller processes
