@@ -2,8 +2,16 @@
  * coalesce.c — collapsing journal records on the same file into one
  * operation (see coalesce.h).
  *
- * A hash table maps a path to the live operation whose result is that
- * path (the target of a put, meta or rename), so each record costs O(1).
+ * Two hash tables keyed by path: `prod` maps a path to the live operation
+ * whose result it is (the target of a put, meta or rename); `touch` maps a
+ * path to the last operation that named it at all. Each record costs O(1).
+ *
+ * Where a folded operation goes matters. A put (or meta) moves to the
+ * place of the latest record, since its content is read when it is sent
+ * and must land after anything done to its name before. A rename chain
+ * stays at the place of its first rename, since its source name may be
+ * reused afterwards; if its target was named by something in between, it
+ * is not folded at all.
  */
 #include "config.h"
 
@@ -13,47 +21,28 @@
 #include "coalesce.h"
 #include "xalloc.h"
 
-struct slot {
-	char *key; /* NULL = empty; points to the op's own string */
-	size_t op;
+#define NONE SIZE_MAX
+
+/* Open-addressing table from a path (a copy it owns) to an op index. */
+struct ptab {
+	struct {
+		char *key;
+		size_t op; /* NONE marks a deleted entry */
+	} *slot;
+	size_t cap, used; /* cap is a power of two */
 };
 
 struct coalesce {
 	struct cop *ops;
 	size_t n, cap, live;
-	struct slot *tab;
-	size_t tabcap, tabused; /* tabcap is a power of two */
+	struct ptab prod, touch;
 };
 
-struct coalesce *coalesce_new(void)
+static void ptab_init(struct ptab *t)
 {
-	struct coalesce *c = xcalloc(1, sizeof(*c));
-
-	c->tabcap = 1024;
-	c->tab = xcalloc(c->tabcap, sizeof(*c->tab));
-	return c;
-}
-
-void coalesce_reset(struct coalesce *c)
-{
-	for (size_t i = 0; i < c->n; i++) {
-		free(c->ops[i].path);
-		free(c->ops[i].to);
-	}
-	c->n = c->live = 0;
-	memset(c->tab, 0, c->tabcap * sizeof(*c->tab));
-	c->tabused = 0;
-}
-
-void coalesce_free(struct coalesce **cp)
-{
-	if (*cp == NULL)
-		return;
-	coalesce_reset(*cp);
-	free((*cp)->ops);
-	free((*cp)->tab);
-	free(*cp);
-	*cp = NULL;
+	t->cap = 1024;
+	t->used = 0;
+	t->slot = xcalloc(t->cap, sizeof(*t->slot));
 }
 
 static size_t hash(const char *s)
@@ -65,80 +54,124 @@ static size_t hash(const char *s)
 	return h;
 }
 
-/* Finds the slot for key: its own, or the empty one where it would go.
- * Deleted entries are marked with op = SIZE_MAX and key kept, so probing
- * continues past them. */
-static struct slot *find(struct coalesce *c, const char *key)
+static size_t ptab_find(const struct ptab *t, const char *key)
 {
-	size_t i = hash(key) & (c->tabcap - 1);
+	size_t i = hash(key) & (t->cap - 1);
 
-	for (;;) {
-		struct slot *s = &c->tab[i];
-
-		if (s->key == NULL || (s->op != SIZE_MAX && strcmp(s->key, key) == 0))
-			return s;
-		i = (i + 1) & (c->tabcap - 1);
-	}
+	while (t->slot[i].key != NULL && strcmp(t->slot[i].key, key) != 0)
+		i = (i + 1) & (t->cap - 1);
+	return i;
 }
 
-static void grow(struct coalesce *c)
+static void ptab_set(struct ptab *t, const char *key, size_t op)
 {
-	struct slot *old = c->tab;
-	size_t oldcap = c->tabcap;
+	size_t i;
 
-	c->tabcap *= 2;
-	c->tab = xcalloc(c->tabcap, sizeof(*c->tab));
-	c->tabused = 0;
-	for (size_t i = 0; i < oldcap; i++) {
-		if (old[i].key != NULL && old[i].op != SIZE_MAX) {
-			*find(c, old[i].key) = old[i];
-			c->tabused++;
+	if (2 * (t->used + 1) > t->cap) {
+		struct ptab old = *t;
+
+		t->cap *= 2;
+		t->used = 0;
+		t->slot = xcalloc(t->cap, sizeof(*t->slot));
+		for (size_t k = 0; k < old.cap; k++) {
+			if (old.slot[k].key != NULL) {
+				i = ptab_find(t, old.slot[k].key);
+				t->slot[i] = old.slot[k];
+				t->used++;
+			}
 		}
+		free(old.slot);
 	}
-	free(old);
+	i = ptab_find(t, key);
+	if (t->slot[i].key == NULL) {
+		t->used++;
+		t->slot[i].key = xstrdup(key);
+	}
+	t->slot[i].op = op;
+}
+
+static size_t ptab_get(const struct ptab *t, const char *key)
+{
+	size_t i = ptab_find(t, key);
+
+	return t->slot[i].key != NULL ? t->slot[i].op : NONE;
+}
+
+static void ptab_clear(struct ptab *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		free(t->slot[i].key);
+	memset(t->slot, 0, t->cap * sizeof(*t->slot));
+	t->used = 0;
+}
+
+struct coalesce *coalesce_new(void)
+{
+	struct coalesce *c = xcalloc(1, sizeof(*c));
+
+	ptab_init(&c->prod);
+	ptab_init(&c->touch);
+	return c;
+}
+
+void coalesce_reset(struct coalesce *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->ops[i].path);
+		free(c->ops[i].to);
+	}
+	c->n = c->live = 0;
+	ptab_clear(&c->prod);
+	ptab_clear(&c->touch);
+}
+
+void coalesce_free(struct coalesce **cp)
+{
+	if (*cp == NULL)
+		return;
+	coalesce_reset(*cp);
+	free((*cp)->ops);
+	free((*cp)->prod.slot);
+	free((*cp)->touch.slot);
+	free(*cp);
+	*cp = NULL;
+}
+
+static const char *result_of(const struct cop *o)
+{
+	return o->type == COP_RENAME ? o->to : o->path;
 }
 
 /* The live op that produces path, or NULL. */
 static struct cop *producer(struct coalesce *c, const char *path)
 {
-	struct slot *s = find(c, path);
+	size_t i = ptab_get(&c->prod, path);
 
-	return s->key != NULL ? &c->ops[s->op] : NULL;
+	return i != NONE ? &c->ops[i] : NULL;
 }
 
-static void forget(struct coalesce *c, const char *path)
-{
-	struct slot *s = find(c, path);
-
-	if (s->key != NULL)
-		s->op = SIZE_MAX; /* tombstone: key stays valid until reset */
-}
-
-/* Records that op i now produces its result path. */
-static void produce(struct coalesce *c, size_t i)
+/* Records that op i names its paths (and produces its result). */
+static void note(struct coalesce *c, size_t i)
 {
 	struct cop *o = &c->ops[i];
-	const char *key = o->type == COP_RENAME ? o->to : o->path;
-	struct slot *s;
 
-	if (2 * (c->tabused + 1) > c->tabcap)
-		grow(c);
-	s = find(c, key);
-	if (s->key == NULL)
-		c->tabused++;
-	s->key = (char *)key;
-	s->op = i;
+	ptab_set(&c->touch, o->path, i);
+	if (o->to != NULL)
+		ptab_set(&c->touch, o->to, i);
+	if (o->type != COP_UNLINK)
+		ptab_set(&c->prod, result_of(o), i);
 }
 
 static void kill_op(struct coalesce *c, struct cop *o)
 {
-	forget(c, o->type == COP_RENAME ? o->to : o->path);
+	if (o->type != COP_UNLINK && producer(c, result_of(o)) == o)
+		ptab_set(&c->prod, result_of(o), NONE);
 	o->dead = true;
 	c->live--;
 }
 
-static size_t add_op(struct coalesce *c, enum cop_type t, const struct jrec *r, struct slice path,
-		     struct slice to)
+static size_t add_op(struct coalesce *c, enum cop_type t, uint64_t lsn, uint64_t time_ns,
+		     const char *path, const char *to)
 {
 	struct cop *o;
 
@@ -149,16 +182,17 @@ static size_t add_op(struct coalesce *c, enum cop_type t, const struct jrec *r, 
 	o = &c->ops[c->n];
 	memset(o, 0, sizeof(*o));
 	o->type = t;
-	o->lsn = r->lsn;
-	o->time_ns = r->time_ns;
-	o->path = xstrndup(path.p, path.len);
-	if (t == COP_RENAME)
-		o->to = xstrndup(to.p, to.len);
+	o->lsn = lsn;
+	o->time_ns = time_ns;
+	o->path = xstrdup(path);
+	o->to = to != NULL ? xstrdup(to) : NULL;
 	c->live++;
+	note(c, c->n);
 	return c->n++;
 }
 
-/* A file is replaced or removed: whatever produced it is moot. */
+/* A file is replaced or removed: whatever produced it is moot, but a
+ * renamed file's source must still go on the peer. */
 static void supersede(struct coalesce *c, const char *path)
 {
 	struct cop *o = producer(c, path);
@@ -166,97 +200,100 @@ static void supersede(struct coalesce *c, const char *path)
 	if (o == NULL)
 		return;
 	if (o->type == COP_RENAME) {
-		/* The renamed file is gone: the source must still go on the peer. */
-		char *from = o->path;
-
-		forget(c, o->to);
+		ptab_set(&c->prod, o->to, NONE);
 		free(o->to);
 		o->to = NULL;
-		o->path = from;
 		o->type = COP_UNLINK;
 		return;
 	}
 	kill_op(c, o);
 }
 
-static void on_create(struct coalesce *c, const struct jrec *r, enum cop_type t)
+static void on_create(struct coalesce *c, const struct jrec *r, enum cop_type t, const char *path)
 {
-	char *path = xstrndup(r->path.p, r->path.len);
 	struct cop *o = producer(c, path);
+	uint64_t lsn = r->lsn;
+	size_t i;
 
-	if (o != NULL && (o->type == COP_PUT || o->type == COP_META) && o->type == t) {
-		if (t == COP_META) {
-			/* Keep one, at the later place, so it follows what it names. */
-			uint64_t lsn = o->lsn;
-
-			kill_op(c, o);
-			produce(c, add_op(c, t, r, r->path, r->path));
-			c->ops[c->n - 1].lsn = lsn;
-		}
-		free(path);
-		return;
-	}
-	if (o != NULL)
+	if (o != NULL && o->type == t) {
+		/* Already to be sent: one is enough, at the later place (a uidlist
+		 * must follow the deliveries it names). */
+		lsn = o->lsn;
+		kill_op(c, o);
+	} else {
 		supersede(c, path);
-	produce(c, add_op(c, t, r, r->path, r->path));
-	free(path);
+	}
+	i = add_op(c, t, r->lsn, r->time_ns, path, NULL);
+	c->ops[i].lsn = lsn; /* the lowest contributing record */
 }
 
-static void on_rename(struct coalesce *c, const struct jrec *r)
+static void on_rename(struct coalesce *c, const struct jrec *r, const char *from, const char *to)
 {
-	char *from = xstrndup(r->path.p, r->path.len), *to = xstrndup(r->path2.p, r->path2.len);
 	struct cop *o;
+	size_t oi;
 
 	supersede(c, to); /* a rename over an existing file replaces it */
 	o = producer(c, from);
 	if (o == NULL) {
-		produce(c, add_op(c, COP_RENAME, r, r->path, r->path2));
-	} else {
-		/* Fold into what produced `from`, moved to this record's place so
-		 * it still follows everything before it (an unlink of `to`, say). */
-		enum cop_type t = o->type;
-		struct slice src = slice_cstr(t == COP_RENAME ? o->path : to);
-		uint64_t lsn = o->lsn;
-		size_t i;
-
-		if (t == COP_RENAME && strcmp(o->path, to) == 0) {
-			kill_op(c, o); /* renamed back where it was */
-		} else {
-			char *keep = xstrdup(src.p);
-
-			kill_op(c, o);
-			i = add_op(c, t, r, slice_cstr(keep), slice_cstr(to));
-			c->ops[i].lsn = lsn;
-			produce(c, i);
-			free(keep);
-		}
+		add_op(c, COP_RENAME, r->lsn, r->time_ns, from, to);
+		return;
 	}
-	free(from);
-	free(to);
+	oi = (size_t)(o - c->ops);
+	if (o->type != COP_RENAME) {
+		/* put/meta: sent at the latest place under its final name */
+		enum cop_type t = o->type;
+		uint64_t lsn = o->lsn;
+
+		kill_op(c, o);
+		oi = add_op(c, t, r->lsn, r->time_ns, to, NULL);
+		c->ops[oi].lsn = lsn; /* the lowest contributing record */
+		return;
+	}
+	if (ptab_get(&c->touch, to) != NONE && ptab_get(&c->touch, to) > oi) {
+		/* Something named `to` after the first rename: keep both steps. */
+		add_op(c, COP_RENAME, r->lsn, r->time_ns, from, to);
+		return;
+	}
+	if (strcmp(o->path, to) == 0) {
+		kill_op(c, o); /* renamed back where it was */
+		return;
+	}
+	/* Fold in place: a->from, from->to  =>  a->to at the first rename. */
+	ptab_set(&c->prod, from, NONE);
+	free(o->to);
+	o->to = xstrdup(to);
+	o->time_ns = r->time_ns;
+	note(c, oi);
 }
 
-static void on_unlink(struct coalesce *c, const struct jrec *r)
+static void on_unlink(struct coalesce *c, const struct jrec *r, const char *path)
 {
-	char *path = xstrndup(r->path.p, r->path.len);
-
 	/* Whatever produced the file is moot (a rename becomes an unlink of its
 	 * source). The file itself is unlinked on the peer in any case: it may
 	 * predate the window, or a rename may have replaced an older file of
 	 * that name there; an unlink of a name the peer never had is harmless. */
 	supersede(c, path);
-	add_op(c, COP_UNLINK, r, r->path, r->path);
-	free(path);
+	add_op(c, COP_UNLINK, r->lsn, r->time_ns, path, NULL);
 }
 
 bool coalesce_add(struct coalesce *c, const struct jrec *r)
 {
+	char *a, *b;
+
+	if (r->type != JR_CREATE && r->type != JR_META_CHANGED && r->type != JR_RENAME &&
+	    r->type != JR_UNLINK)
+		return false;
+	a = xstrndup(r->path.p, r->path.len);
+	b = xstrndup(r->path2.p, r->path2.len);
 	switch (r->type) {
-	case JR_CREATE: on_create(c, r, COP_PUT); return true;
-	case JR_META_CHANGED: on_create(c, r, COP_META); return true;
-	case JR_RENAME: on_rename(c, r); return true;
-	case JR_UNLINK: on_unlink(c, r); return true;
-	default: return false;
+	case JR_CREATE: on_create(c, r, COP_PUT, a); break;
+	case JR_META_CHANGED: on_create(c, r, COP_META, a); break;
+	case JR_RENAME: on_rename(c, r, a, b); break;
+	default: on_unlink(c, r, a); break;
 	}
+	free(a);
+	free(b);
+	return true;
 }
 
 const struct cop *coalesce_ops(const struct coalesce *c, size_t *n_r)
