@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ctl.h"
 #include "log.h"
 
 static const char *prog = "mdreplctl";
@@ -71,9 +72,12 @@ int main(int argc, char **argv)
 	cli_load_config(prog, &o, &s);
 	if (strcmp(cmd, "config") == 0) {
 		rc = cmd_config(&s);
+	} else if (strcmp(cmd, "status") == 0) {
+		rc = cmd_status(&s, argc - optind, argv + optind);
 	} else {
-		log_error("command '%s' is not built yet", cmd);
-		rc = EXIT_FAIL;
+		fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help' for more information.\n",
+			prog, cmd, prog);
+		rc = EXIT_USAGE;
 	}
 	conf_free(&s);
 	cli_free(&o);

@@ -66,7 +66,7 @@ int conn_flush(struct conn *c, struct err *e);
 /* Reads what the socket has: 1 read something (or nothing pending), -1 on
  * error or when the peer closed (e says which). */
 int conn_read(struct conn *c, struct err *e);
-/* Takes the next complete message from what was read: 1 = one in *f/*m
+/* Takes the next complete message from what was read: 1 = one in *f and *m
  * (valid until the next conn_next/conn_read), 0 = none complete, -1 =
  * malformed frame (the connection must be dropped). */
 int conn_next(struct conn *c, struct w_frame *f, union w_msg *m, struct err *e);

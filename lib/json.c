@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -198,4 +199,98 @@ void json_key_bool(struct json *j, const char *key, bool v)
 {
 	json_key(j, key);
 	json_bool(j, v);
+}
+
+/* Copies the JSON string starting after its opening quote; returns the
+ * position after the closing quote, or NULL if malformed. */
+static const char *read_string(const char *p, struct buf *out)
+{
+	while (*p != '\0' && *p != '"') {
+		if (*p != '\\') {
+			buf_putc(out, *p++);
+			continue;
+		}
+		p++;
+		switch (*p) {
+		case 'n': buf_putc(out, '\n'); p++; break;
+		case 't': buf_putc(out, '\t'); p++; break;
+		case 'u': {
+			char hex[5] = {0};
+			unsigned long v;
+
+			memcpy(hex, p + 1, 4);
+			if (strlen(hex) != 4)
+				return NULL;
+			v = strtoul(hex, NULL, 16);
+			buf_putc(out, v < 0x100 ? (char)v : '?');
+			p += 5;
+			break;
+		}
+		case '\0': return NULL;
+		default: buf_putc(out, *p++); break;
+		}
+	}
+	return *p == '"' ? p + 1 : NULL;
+}
+
+int json_lookup(const char *obj, const char *key, struct buf *out)
+{
+	size_t klen = strlen(key);
+	int depth = 0;
+	bool in_str = false;
+
+	buf_reset(out);
+	for (const char *p = obj; *p != '\0'; p++) {
+		if (in_str) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_str = false;
+			continue;
+		}
+		if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			depth--;
+		} else if (*p == '"') {
+			/* A member name at depth 1 followed by ':' is a candidate. */
+			if (depth == 1 && strncmp(p + 1, key, klen) == 0 && p[1 + klen] == '"' &&
+			    p[2 + klen] == ':') {
+				const char *v = p + 3 + klen, *end;
+
+				if (*v == '"')
+					return read_string(v + 1, out) ? 0 : -1;
+				for (end = v; *end && *end != ',' && *end != '}'; end++)
+					;
+				buf_append(out, v, (size_t)(end - v));
+				return 0;
+			}
+			in_str = true;
+		}
+	}
+	return -1;
+}
+
+double json_lookup_num(const char *obj, const char *key, double def)
+{
+	struct buf v = BUF_INIT;
+	double r = def;
+	char *end;
+
+	if (json_lookup(obj, key, &v) == 0 && v.len > 0) {
+		r = strtod(buf_cstr(&v), &end);
+		if (*end != '\0')
+			r = def;
+	}
+	buf_free(&v);
+	return r;
+}
+
+bool json_lookup_bool(const char *obj, const char *key)
+{
+	struct buf v = BUF_INIT;
+	bool r = json_lookup(obj, key, &v) == 0 && strcmp(buf_cstr(&v), "true") == 0;
+
+	buf_free(&v);
+	return r;
 }

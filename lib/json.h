@@ -48,4 +48,12 @@ void json_key_i64(struct json *j, const char *key, int64_t v);
 void json_key_double(struct json *j, const char *key, double v);
 void json_key_bool(struct json *j, const char *key, bool v);
 
+/* Reads the value of key in a flat JSON object as produced by this writer:
+ * strings unescaped into out (\uXXXX below 0x100 as that byte), other
+ * values as their text. Returns 0, or -1 if the key is absent. */
+int json_lookup(const char *obj, const char *key, struct buf *out);
+/* Same, converted: a missing or non-numeric value gives def. */
+double json_lookup_num(const char *obj, const char *key, double def);
+bool json_lookup_bool(const char *obj, const char *key);
+
 #endif

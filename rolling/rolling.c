@@ -94,7 +94,7 @@ struct engine {
 	uint64_t started_ns, connected_ns, reconnects, full_compares, records;
 	uint64_t rate_ms, rate_records, rate_bytes;
 	double rec_rate, byte_rate;
-	char last_error[512];
+	char last_error[ERR_MSG_MAX + 128];
 };
 
 static void set_error(struct engine *g, const char *what, const struct err *e)

@@ -58,6 +58,37 @@ START_TEST(test_escaping)
 }
 END_TEST
 
+START_TEST(test_lookup)
+{
+	struct buf b = BUF_INIT, v = BUF_INIT;
+	struct json j;
+
+	json_init(&j, &b);
+	json_begin_obj(&j);
+	json_key_str(&j, "peer", "a \"quoted\" \\ name\n");
+	json_key(&j, "nested");
+	json_begin_obj(&j);
+	json_key_u64(&j, "lag", 99);
+	json_end_obj(&j);
+	json_key_u64(&j, "lag", 7);
+	json_key_double(&j, "secs", 0.5);
+	json_key_bool(&j, "connected", true);
+	json_key_str(&j, "decoy", "\"lag\":1");
+	json_end_obj(&j);
+	ck_assert_int_eq(json_lookup(buf_cstr(&b), "peer", &v), 0);
+	ck_assert_str_eq(buf_cstr(&v), "a \"quoted\" \\ name\n");
+	/* The top-level member, not the nested one or one inside a string. */
+	ck_assert(json_lookup_num(buf_cstr(&b), "lag", -1) == 7);
+	ck_assert(json_lookup_num(buf_cstr(&b), "secs", -1) == 0.5);
+	ck_assert(json_lookup_bool(buf_cstr(&b), "connected"));
+	ck_assert(!json_lookup_bool(buf_cstr(&b), "missing"));
+	ck_assert_int_eq(json_lookup(buf_cstr(&b), "missing", &v), -1);
+	ck_assert(json_lookup_num(buf_cstr(&b), "peer", -1) == -1);
+	buf_free(&b);
+	buf_free(&v);
+}
+END_TEST
+
 static Suite *json_suite(void)
 {
 	Suite *s = suite_create("json");
@@ -65,6 +96,7 @@ static Suite *json_suite(void)
 
 	tcase_add_test(core, test_nesting);
 	tcase_add_test(core, test_escaping);
+	tcase_add_test(core, test_lookup);
 	suite_add_tcase(s, core);
 	return s;
 }
