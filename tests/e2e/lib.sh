@@ -56,3 +56,107 @@ wait_for() {
 		sleep 0.05
 	done
 }
+
+MAILGEN=$top_builddir/bench/mailgen
+
+# manifest DIR: every entry replication covers, one per line, sorted:
+# directories with their mode; files with size, mtime (ns) and mode.
+# tmp/ contents, mdrepl's staging directory and Dovecot's index caches
+# and lock files are left out, as replication leaves them out.
+manifest() {
+	(
+		cd "$1" || exit 1
+		find . -mindepth 1 \
+			-name .mdrepl-tmp -prune -o \
+			\( -name 'dovecot.index*' -o -name 'dovecot.list.index*' \
+			-o -name 'dovecot.mailbox.log*' -o -name '*.lock' \) -prune -o \
+			-name tmp -type d -prune -printf 'D %P %m\n' -o \
+			-type d -printf 'D %P %m\n' -o \
+			-type f -printf 'F %P %s %T@ %m\n' -o \
+			-printf 'X %P %y\n'
+	) | LC_ALL=C sort
+}
+
+# contents DIR: SHA-256 of every file manifest lists.
+contents() {
+	(
+		cd "$1" || exit 1
+		find . -mindepth 1 \
+			-name .mdrepl-tmp -prune -o \
+			\( -name 'dovecot.index*' -o -name 'dovecot.list.index*' \
+			-o -name 'dovecot.mailbox.log*' -o -name '*.lock' \) -prune -o \
+			-name tmp -type d -prune -o \
+			-type f -print0 | xargs -0 -r sha256sum
+	) | LC_ALL=C sort -k2
+}
+
+# same_trees A B: names, sizes, mtimes (ns), modes and contents agree.
+same_trees() {
+	manifest "$1" >"$T/manifest.a"
+	manifest "$2" >"$T/manifest.b"
+	if ! cmp -s "$T/manifest.a" "$T/manifest.b"; then
+		echo "trees differ ($1 vs $2):" >&2
+		diff "$T/manifest.a" "$T/manifest.b" | head -20 >&2
+		return 1
+	fi
+	contents "$1" >"$T/contents.a"
+	contents "$2" >"$T/contents.b"
+	if ! cmp -s "$T/contents.a" "$T/contents.b"; then
+		echo "contents differ ($1 vs $2):" >&2
+		diff "$T/contents.a" "$T/contents.b" | head -20 >&2
+		return 1
+	fi
+}
+
+# write_conf NAME ROLE: $T/NAME.conf for a node with its tree in
+# $T/NAME/mail and state in $T/NAME/state, listening on a free port.
+# With TLS=1 (default) it uses certificates from $T/certs.
+write_conf() {
+	mkdir -p "$T/$1/mail" "$T/$1/state"
+	cat >"$T/$1.conf" <<CONF
+[node]
+mail_root = $T/$1/mail
+state_dir = $T/$1/state
+initial_role = $2
+[listen]
+address = 127.0.0.1:0
+[peer]
+address = 127.0.0.1:1
+connect_timeout_ms = 3000
+io_timeout_ms = 20000
+keepalive_s = 5
+[log]
+level = ${LOG_LEVEL:-info}
+CONF
+	if [ "${TLS:-1}" = 1 ]; then
+		[ -f "$T/certs/ca.crt" ] || "$CTL" gen-certs "$T/certs" primary standby >/dev/null
+		cat >>"$T/$1.conf" <<CONF
+[tls]
+ca_file = $T/certs/ca.crt
+cert_file = $T/certs/$1.crt
+key_file = $T/certs/$1.key
+CONF
+	fi
+}
+
+# start NAME CMD...: runs a daemon in the background, logging to $T/NAME.log.
+start() {
+	name=$1
+	shift
+	"$@" >>"$T/$name.log" 2>&1 &
+	eval "PID_$name=$!"
+	PIDS="$PIDS $!"
+}
+
+# start_syncd NODE: syncd for $T/NODE.conf; sets PORT_NODE once it listens.
+start_syncd() {
+	rm -f "$T/$1/state/syncd.port"
+	start "syncd_$1" "$SYNCD" -c "$T/$1.conf" -f
+	wait_for 10 test -s "$T/$1/state/syncd.port" || fail "syncd $1 did not start: $(cat "$T/syncd_$1.log")"
+	eval "PORT_$1=$(cat "$T/$1/state/syncd.port")"
+}
+
+# status NODE: mdreplctl status --json for the node.
+status_json() {
+	"$CTL" -c "$T/$1.conf" status --json
+}
