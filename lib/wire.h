@@ -349,9 +349,11 @@ int wire_decode(const struct w_frame *f, union w_msg *m, struct err *e);
 int wire_encode(struct buf *out, uint8_t type, const union w_msg *m, struct err *e);
 
 /* Entry lists inside DIGEST_REP, LIST_REP and ACK: appenders build the
- * encoded run (check wire_entries_room() before appending to keep a frame
- * under the limit); iterators walk it, returning 1 per entry, 0 at the end,
- * -1 on malformed data. *pos starts at 0. */
+ * encoded run, returning 0, or -1 (run unchanged) when the entry would not
+ * fit wire_entries_room() or a path exceeds WIRE_MAX_PATH: send the frame,
+ * start a new run and append again. Iterators walk a run, returning 1 per
+ * entry, 0 at the end, -1 on malformed data (cannot happen on a run that
+ * wire_decode() accepted: it validates every entry). *pos starts at 0. */
 int wire_digest_append(struct buf *entries, const struct w_digest_entry *d);
 int wire_digest_next(struct slice entries, size_t *pos, struct w_digest_entry *d,
 		     struct err *e);
@@ -361,6 +363,10 @@ int wire_need_append(struct buf *entries, const struct w_need *n);
 int wire_need_next(struct slice entries, size_t *pos, struct w_need *n, struct err *e);
 /* Bytes that may still be added to an entry run and fit one frame. */
 size_t wire_entries_room(const struct buf *entries);
+
+/* The protocol version two HELLOs agree on: the highest version inside
+ * both [ver_min, ver_max] ranges, or 0 if there is none. */
+uint32_t wire_version_pick(const struct w_hello *a, const struct w_hello *b);
 
 /* Name of a message type / error code, for logs ("PUT", "generation"). */
 const char *wire_type_name(uint8_t type);
