@@ -9,10 +9,11 @@
  * integrity). payload_len <= WIRE_MAX_PAYLOAD.
  *
  * Payload fields: varint = unsigned LEB128 (at most 10 bytes, no
- * over-long encodings); bytes/str = varint length + bytes; hash = 32 raw
- * bytes; id = 16 raw bytes. Decoders check every length against what is
- * left before use and reject trailing bytes. Decoded slices point into
- * the frame: they live as long as the frame buffer.
+ * over-long encodings); i64 = zigzag varint; bool = one byte 0 or 1;
+ * bytes/str = varint length + bytes; hash = 32 raw bytes; id = 16 raw
+ * bytes. Decoders check every length against what is left before use and
+ * reject trailing bytes. Decoded slices point into the frame: they live as
+ * long as the frame buffer.
  *
  * SECURITY: everything here is parsed from the network. Paths are only
  * bounded here (WIRE_MAX_PATH); whoever uses one validates it with
@@ -168,7 +169,7 @@ struct w_list_entry {
 	struct slice name; /* relative to the folder: "cur/x:2,S", "new/y", "dovecot-uidlist" */
 	uint64_t size;
 	int64_t mtime_ns;
-	uint32_t mode; /* permission bits */
+	uint32_t mode; /* full st_mode: file type and permission bits (scan.h) */
 	uint32_t uid, gid;
 	uint32_t nlink;
 	bool has_hash;
