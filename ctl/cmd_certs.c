@@ -49,8 +49,7 @@ static void print_fingerprint(const char *outdir, const char *node)
 static void print_node(const char *outdir, const char *inst, const char *node, const char *peer)
 {
 	printf("\n== %s ==\n", node);
-	printf("Copy to %s (the key readable only by the user mdrepl runs as, mode 0600):\n",
-	       node);
+	printf("Copy to %s (the key readable only by the user mdrepl runs as, mode 0600):\n", node);
 	printf("  %s/ca.crt -> %s/ca.crt\n", outdir, inst);
 	printf("  %s/%s.crt -> %s/%s.crt\n", outdir, node, inst, node);
 	printf("  %s/%s.key -> %s/%s.key\n", outdir, node, inst, node);
@@ -67,11 +66,11 @@ static void print_node(const char *outdir, const char *inst, const char *node, c
 int cmd_gen_certs(const char *prog, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"force", no_argument, NULL, 'F'},
-		{"add", no_argument, NULL, 'A'},
-		{"install-dir", required_argument, NULL, 'i'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"force", no_argument, NULL, 'F'},
+	    {"add", no_argument, NULL, 'A'},
+	    {"install-dir", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	enum certs_mode mode = CERTS_NEW;
 	const char *inst = DEFAULT_INSTALL_DIR, *outdir;

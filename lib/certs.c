@@ -59,7 +59,8 @@ int certs_check_name(const char *name, struct err *e)
 bad:
 	return err_set(e, ERR_USAGE,
 		       "bad node name '%s': use 1-63 letters, digits, '-' and '.', starting with "
-		       "a letter or digit (and not \"ca\")", name);
+		       "a letter or digit (and not \"ca\")",
+		       name);
 }
 
 /* dir/name.ext into out. */
@@ -85,8 +86,7 @@ static int write_bio(BIO *bio, const char *path, mode_t mode, struct err *e)
 	return 0;
 }
 
-static int save_pair(const char *dir, const char *name, EVP_PKEY *key, X509 *cert,
-		     struct err *e)
+static int save_pair(const char *dir, const char *name, EVP_PKEY *key, X509 *cert, struct err *e)
 {
 	BIO *kb = BIO_new(BIO_s_mem()), *cb = BIO_new(BIO_s_mem());
 	struct buf path = BUF_INIT;
@@ -148,10 +148,10 @@ static int cert_base(X509 *cert, EVP_PKEY *key, const char *cn, struct err *e)
 	/* An hour of slack for clocks that disagree a little. */
 	if (X509_gmtime_adj(X509_getm_notBefore(cert), -3600) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(cert), CERTS_VALID_DAYS, 0, NULL) == NULL ||
-	    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"mdrepl",
-				       -1, -1, 0) != 1 ||
-	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
+	    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"mdrepl", -1,
 				       -1, 0) != 1 ||
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
+				       0) != 1 ||
 	    X509_set_pubkey(cert, key) != 1)
 		return ossl_error(e, "cannot fill in a certificate");
 	return 0;
@@ -260,14 +260,15 @@ static int check_free(const char *dir, const char *name, struct err *e)
 			rc = err_set(e, EEXIST,
 				     "%s already exists: gen-certs does not overwrite it (--force "
 				     "replaces the CA and every listed node; --add signs new nodes "
-				     "with the existing CA)", buf_cstr(&path));
+				     "with the existing CA)",
+				     buf_cstr(&path));
 	}
 	buf_free(&path);
 	return rc;
 }
 
-static int prepare_dir(const char *dir, const char *const *names, size_t n,
-		       enum certs_mode mode, struct err *e)
+static int prepare_dir(const char *dir, const char *const *names, size_t n, enum certs_mode mode,
+		       struct err *e)
 {
 	for (size_t i = 0; i < n; i++)
 		if (certs_check_name(names[i], e) < 0)
@@ -292,8 +293,9 @@ int certs_generate(const char *dir, const char *const *names, size_t n, enum cer
 
 	if (prepare_dir(dir, names, n, mode, e) < 0)
 		return -1;
-	if (mode == CERTS_ADD ? load_ca(dir, &ca, e) < 0
-			      : (make_ca(&ca, e) < 0 || save_pair(dir, CA_NAME, ca.key, ca.cert, e) < 0))
+	if (mode == CERTS_ADD
+		? load_ca(dir, &ca, e) < 0
+		: (make_ca(&ca, e) < 0 || save_pair(dir, CA_NAME, ca.key, ca.cert, e) < 0))
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		if (make_node(dir, names[i], &ca, e) < 0)

@@ -46,11 +46,14 @@
 #include "xalloc.h"
 
 #define TLS_HANDSHAKE_BYTE 0x16
-#define FRAME_MAX (WIRE_MAX_PAYLOAD + WIRE_FRAME_OVERHEAD)
-#define READ_ROOM (64u * 1024)		/* read slack beyond one whole frame */
-#define IN_MAX (FRAME_MAX + READ_ROOM)	/* bound of the input buffer */
-#define COMPACT_AT (64u * 1024)		/* consumed bytes that trigger a compaction */
-#define REFUSE_LINGER_MS 1000		/* wait for a refused client to read our ERROR */
+#define FRAME_MAX	   (WIRE_MAX_PAYLOAD + WIRE_FRAME_OVERHEAD)
+/* Input is bounded by one whole frame plus READ_ROOM bytes of read slack. */
+#define READ_ROOM (64u * 1024)
+#define IN_MAX	  (FRAME_MAX + READ_ROOM)
+/* Consumed input is moved out of the way once it reaches this size. */
+#define COMPACT_AT (64u * 1024)
+/* How long a refused client gets to read why before we close. */
+#define REFUSE_LINGER_MS 1000
 
 struct tls_ctx {
 	SSL_CTX *ssl; /* NULL: plaintext */
@@ -72,7 +75,7 @@ struct conn {
 	struct buf in;
 	size_t in_off; /* bytes of in already taken by conn_next */
 	struct buf out;
-	size_t out_off; /* bytes of out already written */
+	size_t out_off;		      /* bytes of out already written */
 	uint64_t bytes_in, bytes_out; /* plaintext links; TLS uses the BIO counters */
 };
 
@@ -105,7 +108,8 @@ static bool sa_is_loopback(const struct sockaddr *sa)
 	}
 	if (sa->sa_family == AF_INET6) {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 	}
 	return false;
 }
@@ -181,9 +185,10 @@ static int check_key_file(const char *path, struct err *e)
 	if (stat(path, &st) < 0)
 		return err_sys(e, "cannot use [tls] key_file %s", path);
 	if (st.st_mode & 077)
-		return err_set(e, ERR_CONFIG,
-			       "key file %s is readable by group or others (mode %04o): chmod 600 %s",
-			       path, (unsigned)(st.st_mode & 07777), path);
+		return err_set(
+		    e, ERR_CONFIG,
+		    "key file %s is readable by group or others (mode %04o): chmod 600 %s", path,
+		    (unsigned)(st.st_mode & 07777), path);
 	return 0;
 }
 
@@ -206,18 +211,20 @@ static int load_tls(struct tls_ctx *t, const struct settings *s, struct err *e)
 	    SSL_CTX_check_private_key(t->ssl) != 1) {
 		if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH) {
 			ERR_clear_error();
-			return err_set(e, ERR_CONFIG, "[tls] key_file %s does not match cert_file %s",
-				       key, cert);
+			return err_set(e, ERR_CONFIG,
+				       "[tls] key_file %s does not match cert_file %s", key, cert);
 		}
 		return ssl_config_error(e, "cannot load [tls] key_file", key);
 	}
 	if (SSL_CTX_load_verify_locations(t->ssl, ca, NULL) != 1)
 		return ssl_config_error(e, "cannot load [tls] ca_file", ca);
 	SSL_CTX_set_verify(t->ssl, verify, NULL);
-	SSL_CTX_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+	SSL_CTX_set_mode(t->ssl,
+			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
 	SSL_CTX_set_session_cache_mode(t->ssl, SSL_SESS_CACHE_OFF);
 	if (t->server)
-		SSL_CTX_set_num_tickets(t->ssl, 0); /* no resumption: nothing to send after the handshake */
+		SSL_CTX_set_num_tickets(t->ssl,
+					0); /* no resumption: nothing to send after the handshake */
 	return 0;
 }
 
@@ -414,29 +421,35 @@ static int tls_fail(struct conn *c, int rc, const char *during, struct err *e)
 			       X509_verify_cert_error_string(vr), them(c), c->peer, ossl);
 	switch (reason) {
 	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
-		return err_set(e, ERR_REFUSED,
-			       "the %s at %s requires a client certificate: set [tls] cert_file and "
-			       "key_file (%s)", them(c), c->peer, ossl);
+		return err_set(
+		    e, ERR_REFUSED,
+		    "the %s at %s requires a client certificate: set [tls] cert_file and "
+		    "key_file (%s)",
+		    them(c), c->peer, ossl);
 	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
 		return err_set(e, ERR_REFUSED,
 			       "the %s at %s presented no certificate; each node needs [tls] "
-			       "cert_file and key_file (%s)", them(c), c->peer, ossl);
+			       "cert_file and key_file (%s)",
+			       them(c), c->peer, ossl);
 	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
 	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
 	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
-		return err_set(e, ERR_REFUSED,
-			       "the %s at %s refused our certificate: is our cert_file signed by the "
-			       "CA in its [tls] ca_file? (%s)", them(c), c->peer, ossl);
+		return err_set(
+		    e, ERR_REFUSED,
+		    "the %s at %s refused our certificate: is our cert_file signed by the "
+		    "CA in its [tls] ca_file? (%s)",
+		    them(c), c->peer, ossl);
 	case SSL_R_WRONG_VERSION_NUMBER:
 	case SSL_R_PACKET_LENGTH_TOO_LONG:
 	case SSL_R_HTTP_REQUEST:
-		return err_set(e, ERR_REFUSED,
-			       "the %s at %s does not speak TLS: configure [tls] on both nodes (%s)",
-			       them(c), c->peer, ossl);
+		return err_set(
+		    e, ERR_REFUSED,
+		    "the %s at %s does not speak TLS: configure [tls] on both nodes (%s)", them(c),
+		    c->peer, ossl);
 	case SSL_R_UNSUPPORTED_PROTOCOL:
 	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
-		return err_set(e, ERR_REFUSED, "the %s at %s does not support TLS 1.3 (%s)", them(c),
-			       c->peer, ossl);
+		return err_set(e, ERR_REFUSED, "the %s at %s does not support TLS 1.3 (%s)",
+			       them(c), c->peer, ossl);
 	default: break;
 	}
 	return err_set(e, EPROTO, "TLS %s %s failed: %s", during, c->peer, ossl);
@@ -454,6 +467,7 @@ static ssize_t raw_read(struct conn *c, uint8_t *p, size_t len, struct err *e)
 		int r, se;
 
 		ERR_clear_error();
+		errno = 0; /* SSL_ERROR_SYSCALL with errno 0 is an EOF */
 		r = SSL_read(c->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
 		c->read_wants_write = false;
 		if (r > 0)
@@ -497,6 +511,7 @@ static ssize_t raw_write(struct conn *c, const uint8_t *p, size_t len, struct er
 		int r, se;
 
 		ERR_clear_error();
+		errno = 0;
 		r = SSL_write(c->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
 		c->write_wants_read = false;
 		if (r > 0)
@@ -717,8 +732,9 @@ int conn_hello(struct conn *c, const struct w_hello *mine, struct w_hello *their
 	if (wire_version_pick(mine, theirs) == 0)
 		return err_set(e, ERR_REFUSED,
 			       "protocol version mismatch: we speak %u-%u, the peer speaks %u-%u "
-			       "(peer %s)", mine->ver_min, mine->ver_max, theirs->ver_min,
-			       theirs->ver_max, c->peer);
+			       "(peer %s)",
+			       mine->ver_min, mine->ver_max, theirs->ver_min, theirs->ver_max,
+			       c->peer);
 	return 0;
 }
 
@@ -771,13 +787,16 @@ static int peek_first(struct conn *c, uint64_t deadline, struct err *e)
 		if (n == 1)
 			return b;
 		if (n == 0)
-			return err_set(e, ECONNRESET, "the client at %s closed the connection before "
-				       "sending anything", c->peer);
+			return err_set(e, ECONNRESET,
+				       "the client at %s closed the connection before "
+				       "sending anything",
+				       c->peer);
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return err_sys(e, "read from %s failed", c->peer);
 		ev = wait_fd(c->fd, POLLIN, deadline);
 		if (ev == 0)
-			return err_set(e, ETIMEDOUT, "the client at %s sent nothing in time", c->peer);
+			return err_set(e, ETIMEDOUT, "the client at %s sent nothing in time",
+				       c->peer);
 		if (ev < 0)
 			return err_sys(e, "poll failed");
 	}
@@ -831,8 +850,8 @@ static void note_peer_cn(struct conn *c)
 
 	if (cert == NULL)
 		return;
-	if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-				      sizeof(cn)) > 0) {
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn)) >
+	    0) {
 		for (char *p = cn; *p != '\0'; p++)
 			if (*p < 0x21 || *p > 0x7e)
 				*p = '?'; /* a CN is for logs: keep it printable */
@@ -864,15 +883,14 @@ static int check_pin(struct conn *c, const struct tls_ctx *t, struct err *e)
 	err_set(e, ERR_REFUSED,
 		"peer certificate fingerprint mismatch: the %s at %s presented SHA-256 %s; "
 		"[tls] peer_fingerprint expects %s. If that certificate is the right one, put "
-		"its fingerprint in peer_fingerprint", them(c), c->peer, buf_cstr(&fp),
-		t->pin_text);
+		"its fingerprint in peer_fingerprint",
+		them(c), c->peer, buf_cstr(&fp), t->pin_text);
 	buf_free(&fp);
 	return -1;
 }
 
 /* Runs the TLS handshake within the deadline, then checks the pin. */
-static int tls_handshake(struct conn *c, const struct tls_ctx *t, uint64_t deadline,
-			 struct err *e)
+static int tls_handshake(struct conn *c, const struct tls_ctx *t, uint64_t deadline, struct err *e)
 {
 	BIO *bio = socket_bio(c->fd);
 
@@ -938,8 +956,8 @@ static int connect_one(const struct addrinfo *ai, const char *addr, uint64_t dea
 	return fd;
 }
 
-int conn_connect(const struct settings *s, struct tls_ctx *t, const char *addr,
-		 struct conn **c_r, struct err *e)
+int conn_connect(const struct settings *s, struct tls_ctx *t, const char *addr, struct conn **c_r,
+		 struct err *e)
 {
 	uint64_t deadline = now_mono_ms() + s->peer.connect_timeout_ms;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
@@ -969,7 +987,8 @@ int conn_connect(const struct settings *s, struct tls_ctx *t, const char *addr,
 	if (fd < 0)
 		return -1;
 	c = conn_new(fd, false);
-	if (set_sockopts(fd, s, e) < 0 || (tls_enabled(t) && tls_handshake(c, t, deadline, e) < 0)) {
+	if (set_sockopts(fd, s, e) < 0 ||
+	    (tls_enabled(t) && tls_handshake(c, t, deadline, e) < 0)) {
 		conn_free(&c);
 		return -1;
 	}
@@ -1001,8 +1020,9 @@ int conn_accept(int fd, const struct settings *s, struct tls_ctx *t, struct conn
 		goto fail;
 	}
 	if (!tls_enabled(t) && !t->insecure && !sa_is_loopback((struct sockaddr *)&ss)) {
-		refuse_plain(c, WE_AUTH, "this server accepts plaintext only from loopback: "
-					 "configure [tls] on both nodes, or set [tls] insecure = yes");
+		refuse_plain(c, WE_AUTH,
+			     "this server accepts plaintext only from loopback: "
+			     "configure [tls] on both nodes, or set [tls] insecure = yes");
 		plaintext_refused(e, "from", c->peer);
 		goto fail;
 	}
@@ -1010,15 +1030,17 @@ int conn_accept(int fd, const struct settings *s, struct tls_ctx *t, struct conn
 	if (first < 0)
 		goto fail;
 	if (tls_enabled(t) && first != TLS_HANDSHAKE_BYTE) {
-		refuse_plain(c, WE_AUTH, "this server requires TLS; configure [tls] cert_file/"
-					 "key_file/ca_file");
-		err_set(e, ERR_REFUSED, "refused a plaintext client at %s: this server requires TLS",
-			c->peer);
+		refuse_plain(c, WE_AUTH,
+			     "this server requires TLS; configure [tls] cert_file/"
+			     "key_file/ca_file");
+		err_set(e, ERR_REFUSED,
+			"refused a plaintext client at %s: this server requires TLS", c->peer);
 		goto fail;
 	}
 	if (!tls_enabled(t) && first == TLS_HANDSHAKE_BYTE) {
-		refuse_plain(c, WE_AUTH, "this server does not use TLS (no [tls] cert_file): "
-					 "configure the same [tls] settings on both nodes");
+		refuse_plain(c, WE_AUTH,
+			     "this server does not use TLS (no [tls] cert_file): "
+			     "configure the same [tls] settings on both nodes");
 		err_set(e, ERR_REFUSED, "refused a TLS client at %s: [tls] is not configured here",
 			c->peer);
 		goto fail;
@@ -1026,8 +1048,9 @@ int conn_accept(int fd, const struct settings *s, struct tls_ctx *t, struct conn
 	if (tls_enabled(t) && tls_handshake(c, t, deadline, e) < 0) {
 		if (c->ssl != NULL && !c->broken && SSL_is_init_finished(c->ssl)) {
 			/* Pin refused after a good handshake: tell the client why. */
-			union w_msg m = {.error = {WE_AUTH, slice_cstr("certificate refused: "
-								     "fingerprint not accepted")}};
+			union w_msg m = {
+			    .error = {WE_AUTH, slice_cstr("certificate refused: "
+							  "fingerprint not accepted")}};
 			struct err ignored;
 			conn_send(c, W_ERROR, &m, REFUSE_LINGER_MS, &ignored);
 		}

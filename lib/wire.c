@@ -44,23 +44,33 @@ enum fkind {
 
 struct field {
 	uint8_t kind;
-	uint16_t off;  /* into the message or entry struct */
-	uint16_t aux;  /* F_HASH_IF: offset of the presence bool */
+	uint16_t off; /* into the message or entry struct */
+	uint16_t aux; /* F_HASH_IF: offset of the presence bool */
 	const char *name;
 };
 
-#define FLD(k, st, f) {k, offsetof(st, f), 0, #f}
+#define FLD(k, st, f)                                                                              \
+	{                                                                                          \
+		k, offsetof(st, f), 0, #f                                                          \
+	}
 
 /* ---------------------------------------------------------------- layouts */
 
+/* clang-format off: one field per line, in wire order */
 #define M union w_msg
 static const struct field hello_f[] = {
-	FLD(F_STR, M, hello.magic),	   FLD(F_U32, M, hello.ver_min),
-	FLD(F_U32, M, hello.ver_max),	   FLD(F_U64, M, hello.caps),
-	FLD(F_ID, M, hello.node_id),	   FLD(F_U32, M, hello.role),
-	FLD(F_U64, M, hello.generation),   FLD(F_U32, M, hello.purpose),
-	FLD(F_U64, M, hello.journal_id),   FLD(F_U64, M, hello.received_lsn),
-	FLD(F_U64, M, hello.durable_lsn),  FLD(F_U64, M, hello.applied_lsn),
+	FLD(F_STR, M, hello.magic),
+	FLD(F_U32, M, hello.ver_min),
+	FLD(F_U32, M, hello.ver_max),
+	FLD(F_U64, M, hello.caps),
+	FLD(F_ID, M, hello.node_id),
+	FLD(F_U32, M, hello.role),
+	FLD(F_U64, M, hello.generation),
+	FLD(F_U32, M, hello.purpose),
+	FLD(F_U64, M, hello.journal_id),
+	FLD(F_U64, M, hello.received_lsn),
+	FLD(F_U64, M, hello.durable_lsn),
+	FLD(F_U64, M, hello.applied_lsn),
 	FLD(F_STR, M, hello.software),
 };
 static const struct field error_f[] = {
@@ -96,8 +106,10 @@ static const struct field sig_req_f[] = {
 	FLD(F_PATH, M, sig_req.path),
 };
 static const struct field sig_rep_f[] = {
-	FLD(F_U32, M, sig_rep.id),	FLD(F_U32, M, sig_rep.status),
-	FLD(F_U64, M, sig_rep.size),	FLD(F_HASH, M, sig_rep.sha256),
+	FLD(F_U32, M, sig_rep.id),
+	FLD(F_U32, M, sig_rep.status),
+	FLD(F_U64, M, sig_rep.size),
+	FLD(F_HASH, M, sig_rep.sha256),
 	FLD(F_STR, M, sig_rep.sig),
 };
 static const struct field read_req_f[] = {
@@ -105,18 +117,31 @@ static const struct field read_req_f[] = {
 	FLD(F_PATH, M, read_req.path),
 };
 static const struct field read_rep_f[] = {
-	FLD(F_U32, M, read_rep.id),	  FLD(F_U32, M, read_rep.status),
-	FLD(F_BOOL, M, read_rep.more),	  FLD(F_U64, M, read_rep.size),
-	FLD(F_I64, M, read_rep.mtime_ns), FLD(F_U32, M, read_rep.mode),
-	FLD(F_U32, M, read_rep.uid),	  FLD(F_U32, M, read_rep.gid),
-	FLD(F_U32, M, read_rep.flags),	  FLD(F_U32, M, read_rep.raw_len),
+	FLD(F_U32, M, read_rep.id),
+	FLD(F_U32, M, read_rep.status),
+	FLD(F_BOOL, M, read_rep.more),
+	FLD(F_U64, M, read_rep.size),
+	FLD(F_I64, M, read_rep.mtime_ns),
+	FLD(F_U32, M, read_rep.mode),
+	FLD(F_U32, M, read_rep.uid),
+	FLD(F_U32, M, read_rep.gid),
+	FLD(F_U32, M, read_rep.flags),
+	FLD(F_U32, M, read_rep.raw_len),
 	FLD(F_STR, M, read_rep.body),
 };
 static const struct field put_f[] = {
-	FLD(F_U64, M, put.lsn),	     FLD(F_PATH, M, put.path),	  FLD(F_U64, M, put.size),
-	FLD(F_I64, M, put.mtime_ns), FLD(F_U32, M, put.mode),	  FLD(F_U32, M, put.uid),
-	FLD(F_U32, M, put.gid),	     FLD(F_HASH, M, put.sha256),  FLD(F_U32, M, put.flags),
-	FLD(F_U32, M, put.xfer_id),  FLD(F_U32, M, put.raw_len),  FLD(F_STR, M, put.body),
+	FLD(F_U64, M, put.lsn),
+	FLD(F_PATH, M, put.path),
+	FLD(F_U64, M, put.size),
+	FLD(F_I64, M, put.mtime_ns),
+	FLD(F_U32, M, put.mode),
+	FLD(F_U32, M, put.uid),
+	FLD(F_U32, M, put.gid),
+	FLD(F_HASH, M, put.sha256),
+	FLD(F_U32, M, put.flags),
+	FLD(F_U32, M, put.xfer_id),
+	FLD(F_U32, M, put.raw_len),
+	FLD(F_STR, M, put.body),
 };
 static const struct field data_f[] = {
 	FLD(F_U32, M, data.xfer_id),
@@ -130,9 +155,15 @@ static const struct field rename_f[] = {
 	FLD(F_PATH, M, rename.to),
 };
 static const struct field link_f[] = {
-	FLD(F_U64, M, link.lsn),      FLD(F_PATH, M, link.from), FLD(F_PATH, M, link.to),
-	FLD(F_U32, M, link.flags),    FLD(F_U64, M, link.size),	 FLD(F_I64, M, link.mtime_ns),
-	FLD(F_U32, M, link.mode),     FLD(F_U32, M, link.uid),	 FLD(F_U32, M, link.gid),
+	FLD(F_U64, M, link.lsn),
+	FLD(F_PATH, M, link.from),
+	FLD(F_PATH, M, link.to),
+	FLD(F_U32, M, link.flags),
+	FLD(F_U64, M, link.size),
+	FLD(F_I64, M, link.mtime_ns),
+	FLD(F_U32, M, link.mode),
+	FLD(F_U32, M, link.uid),
+	FLD(F_U32, M, link.gid),
 	FLD(F_HASH, M, link.sha256),
 };
 static const struct field unlink_f[] = {
@@ -140,33 +171,49 @@ static const struct field unlink_f[] = {
 	FLD(F_PATH, M, unlink.path),
 };
 static const struct field mkdir_f[] = {
-	FLD(F_U64, M, mkdir.lsn), FLD(F_PATH, M, mkdir.path), FLD(F_U32, M, mkdir.mode),
-	FLD(F_U32, M, mkdir.uid), FLD(F_U32, M, mkdir.gid),
+	FLD(F_U64, M, mkdir.lsn),
+	FLD(F_PATH, M, mkdir.path),
+	FLD(F_U32, M, mkdir.mode),
+	FLD(F_U32, M, mkdir.uid),
+	FLD(F_U32, M, mkdir.gid),
 };
 static const struct field rmtree_f[] = {
 	FLD(F_U64, M, rmtree.lsn),
 	FLD(F_PATH, M, rmtree.path),
 };
 static const struct field delta_f[] = {
-	FLD(F_U64, M, delta.lsn),	  FLD(F_PATH, M, delta.path),
-	FLD(F_HASH, M, delta.base_sha256), FLD(F_HASH, M, delta.result_sha256),
-	FLD(F_U64, M, delta.result_size), FLD(F_I64, M, delta.mtime_ns),
-	FLD(F_U32, M, delta.mode),	  FLD(F_U32, M, delta.uid),
-	FLD(F_U32, M, delta.gid),	  FLD(F_U32, M, delta.flags),
-	FLD(F_U32, M, delta.raw_len),	  FLD(F_STR, M, delta.delta),
+	FLD(F_U64, M, delta.lsn),
+	FLD(F_PATH, M, delta.path),
+	FLD(F_HASH, M, delta.base_sha256),
+	FLD(F_HASH, M, delta.result_sha256),
+	FLD(F_U64, M, delta.result_size),
+	FLD(F_I64, M, delta.mtime_ns),
+	FLD(F_U32, M, delta.mode),
+	FLD(F_U32, M, delta.uid),
+	FLD(F_U32, M, delta.gid),
+	FLD(F_U32, M, delta.flags),
+	FLD(F_U32, M, delta.raw_len),
+	FLD(F_STR, M, delta.delta),
 };
 static const struct field setattr_f[] = {
-	FLD(F_U64, M, setattr.lsn),	 FLD(F_PATH, M, setattr.path), FLD(F_I64, M, setattr.mtime_ns),
-	FLD(F_U32, M, setattr.mode),	 FLD(F_U32, M, setattr.uid),   FLD(F_U32, M, setattr.gid),
+	FLD(F_U64, M, setattr.lsn),
+	FLD(F_PATH, M, setattr.path),
+	FLD(F_I64, M, setattr.mtime_ns),
+	FLD(F_U32, M, setattr.mode),
+	FLD(F_U32, M, setattr.uid),
+	FLD(F_U32, M, setattr.gid),
 };
 static const struct field batch_end_f[] = {
 	FLD(F_U64, M, batch_end.seq),
 	FLD(F_U64, M, batch_end.lsn),
 };
 static const struct field ack_f[] = {
-	FLD(F_U64, M, ack.seq),		 FLD(F_U32, M, ack.status),
-	FLD(F_U64, M, ack.received_lsn), FLD(F_U64, M, ack.durable_lsn),
-	FLD(F_U64, M, ack.applied_lsn),	 FLD(F_STR, M, ack.text),
+	FLD(F_U64, M, ack.seq),
+	FLD(F_U32, M, ack.status),
+	FLD(F_U64, M, ack.received_lsn),
+	FLD(F_U64, M, ack.durable_lsn),
+	FLD(F_U64, M, ack.applied_lsn),
+	FLD(F_STR, M, ack.text),
 	FLD(F_NEEDS, M, ack.needs),
 };
 #undef M
@@ -176,17 +223,23 @@ static const struct field digest_entry_f[] = {
 	FLD(F_DIGEST, struct w_digest_entry, digest),
 };
 static const struct field list_entry_f[] = {
-	FLD(F_PATH, struct w_list_entry, name),	   FLD(F_U64, struct w_list_entry, size),
-	FLD(F_I64, struct w_list_entry, mtime_ns), FLD(F_U32, struct w_list_entry, mode),
-	FLD(F_U32, struct w_list_entry, uid),	   FLD(F_U32, struct w_list_entry, gid),
-	FLD(F_U32, struct w_list_entry, nlink),	   FLD(F_BOOL, struct w_list_entry, has_hash),
-	{F_HASH_IF, offsetof(struct w_list_entry, sha256), offsetof(struct w_list_entry, has_hash),
-	 "sha256"},
+	FLD(F_PATH, struct w_list_entry, name),
+	FLD(F_U64, struct w_list_entry, size),
+	FLD(F_I64, struct w_list_entry, mtime_ns),
+	FLD(F_U32, struct w_list_entry, mode),
+	FLD(F_U32, struct w_list_entry, uid),
+	FLD(F_U32, struct w_list_entry, gid),
+	FLD(F_U32, struct w_list_entry, nlink),
+	FLD(F_BOOL, struct w_list_entry, has_hash),
+	/* present only when has_hash is 1 */
+	{F_HASH_IF, offsetof(struct w_list_entry, sha256),
+		offsetof(struct w_list_entry, has_hash), "sha256"},
 };
 static const struct field need_entry_f[] = {
 	FLD(F_U64, struct w_need, lsn),
 	FLD(F_PATH, struct w_need, path),
 };
+/* clang-format on */
 
 #define NF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -197,29 +250,29 @@ struct msgdef {
 };
 
 static const struct msgdef msgdefs[] = {
-	[W_HELLO] = {"HELLO", hello_f, NF(hello_f)},
-	[W_ERROR] = {"ERROR", error_f, NF(error_f)},
-	[W_PING] = {"PING", ping_f, NF(ping_f)},
-	[W_PONG] = {"PONG", ping_f, NF(ping_f)},
-	[W_DIGEST_REQ] = {"DIGEST_REQ", digest_req_f, NF(digest_req_f)},
-	[W_DIGEST_REP] = {"DIGEST_REP", digest_rep_f, NF(digest_rep_f)},
-	[W_LIST_REQ] = {"LIST_REQ", list_req_f, NF(list_req_f)},
-	[W_LIST_REP] = {"LIST_REP", list_rep_f, NF(list_rep_f)},
-	[W_SIG_REQ] = {"SIG_REQ", sig_req_f, NF(sig_req_f)},
-	[W_SIG_REP] = {"SIG_REP", sig_rep_f, NF(sig_rep_f)},
-	[W_READ_REQ] = {"READ_REQ", read_req_f, NF(read_req_f)},
-	[W_READ_REP] = {"READ_REP", read_rep_f, NF(read_rep_f)},
-	[W_PUT] = {"PUT", put_f, NF(put_f)},
-	[W_DATA] = {"DATA", data_f, NF(data_f)},
-	[W_RENAME] = {"RENAME", rename_f, NF(rename_f)},
-	[W_LINK] = {"LINK", link_f, NF(link_f)},
-	[W_UNLINK] = {"UNLINK", unlink_f, NF(unlink_f)},
-	[W_MKDIR] = {"MKDIR", mkdir_f, NF(mkdir_f)},
-	[W_RMTREE] = {"RMTREE", rmtree_f, NF(rmtree_f)},
-	[W_DELTA] = {"DELTA", delta_f, NF(delta_f)},
-	[W_SETATTR] = {"SETATTR", setattr_f, NF(setattr_f)},
-	[W_BATCH_END] = {"BATCH_END", batch_end_f, NF(batch_end_f)},
-	[W_ACK] = {"ACK", ack_f, NF(ack_f)},
+    [W_HELLO] = {"HELLO", hello_f, NF(hello_f)},
+    [W_ERROR] = {"ERROR", error_f, NF(error_f)},
+    [W_PING] = {"PING", ping_f, NF(ping_f)},
+    [W_PONG] = {"PONG", ping_f, NF(ping_f)},
+    [W_DIGEST_REQ] = {"DIGEST_REQ", digest_req_f, NF(digest_req_f)},
+    [W_DIGEST_REP] = {"DIGEST_REP", digest_rep_f, NF(digest_rep_f)},
+    [W_LIST_REQ] = {"LIST_REQ", list_req_f, NF(list_req_f)},
+    [W_LIST_REP] = {"LIST_REP", list_rep_f, NF(list_rep_f)},
+    [W_SIG_REQ] = {"SIG_REQ", sig_req_f, NF(sig_req_f)},
+    [W_SIG_REP] = {"SIG_REP", sig_rep_f, NF(sig_rep_f)},
+    [W_READ_REQ] = {"READ_REQ", read_req_f, NF(read_req_f)},
+    [W_READ_REP] = {"READ_REP", read_rep_f, NF(read_rep_f)},
+    [W_PUT] = {"PUT", put_f, NF(put_f)},
+    [W_DATA] = {"DATA", data_f, NF(data_f)},
+    [W_RENAME] = {"RENAME", rename_f, NF(rename_f)},
+    [W_LINK] = {"LINK", link_f, NF(link_f)},
+    [W_UNLINK] = {"UNLINK", unlink_f, NF(unlink_f)},
+    [W_MKDIR] = {"MKDIR", mkdir_f, NF(mkdir_f)},
+    [W_RMTREE] = {"RMTREE", rmtree_f, NF(rmtree_f)},
+    [W_DELTA] = {"DELTA", delta_f, NF(delta_f)},
+    [W_SETATTR] = {"SETATTR", setattr_f, NF(setattr_f)},
+    [W_BATCH_END] = {"BATCH_END", batch_end_f, NF(batch_end_f)},
+    [W_ACK] = {"ACK", ack_f, NF(ack_f)},
 };
 
 static const struct msgdef *msgdef(uint8_t type)
@@ -239,19 +292,19 @@ const char *wire_type_name(uint8_t type)
 const char *wire_errcode_name(uint32_t code)
 {
 	static const char *const names[] = {
-		[0] = "ok",
-		[WE_PROTOCOL] = "protocol",
-		[WE_VERSION] = "version",
-		[WE_ROLE] = "role",
-		[WE_GENERATION] = "generation",
-		[WE_BUSY] = "busy",
-		[WE_PATH] = "path",
-		[WE_NOSPACE] = "nospace",
-		[WE_IO] = "io",
-		[WE_INTEGRITY] = "integrity",
-		[WE_AUTH] = "auth",
-		[WE_LIMIT] = "limit",
-		[WE_NOTFOUND] = "notfound",
+	    [0] = "ok",
+	    [WE_PROTOCOL] = "protocol",
+	    [WE_VERSION] = "version",
+	    [WE_ROLE] = "role",
+	    [WE_GENERATION] = "generation",
+	    [WE_BUSY] = "busy",
+	    [WE_PATH] = "path",
+	    [WE_NOSPACE] = "nospace",
+	    [WE_IO] = "io",
+	    [WE_INTEGRITY] = "integrity",
+	    [WE_AUTH] = "auth",
+	    [WE_LIMIT] = "limit",
+	    [WE_NOTFOUND] = "notfound",
 	};
 
 	return code < NF(names) ? names[code] : "unknown";
@@ -377,7 +430,8 @@ static bool present(const void *base, const struct field *f)
 	return f->kind != F_HASH_IF || *(const bool *)((const char *)base + f->aux);
 }
 
-/* Encoded size of the fields of base; SIZE_MAX if a path is too long. */
+/* Encoded size of the fields of base; SIZE_MAX if a path is too long,
+ * more than WIRE_MAX_PAYLOAD if any slice is. */
 static size_t encoded_len(const void *base, const struct field *fs, size_t n)
 {
 	size_t len = 0;
@@ -387,8 +441,10 @@ static size_t encoded_len(const void *base, const struct field *fs, size_t n)
 
 		if (is_slice(f->kind)) {
 			size_t l = fslice(base, f)->len;
-			if ((f->kind == F_PATH && l > WIRE_MAX_PATH) || l > WIRE_MAX_PAYLOAD)
+			if (f->kind == F_PATH && l > WIRE_MAX_PATH)
 				return SIZE_MAX;
+			if (l > WIRE_MAX_PAYLOAD)
+				return (size_t)WIRE_MAX_PAYLOAD + 1;
 			len += varint_len(l) + l;
 		} else if (f->kind == F_BOOL) {
 			len += 1;
@@ -436,7 +492,7 @@ static int append_fields(struct buf *out, const void *base, const struct field *
 	size_t len = encoded_len(base, fs, n);
 	uint8_t *p;
 
-	if (len == SIZE_MAX || (p = buf_space(out, len)) == NULL)
+	if (len > WIRE_MAX_PAYLOAD || (p = buf_space(out, len)) == NULL)
 		return -1;
 	buf_commit(out, encode_fields(p, base, fs, n));
 	return 0;
@@ -538,7 +594,7 @@ static int append_entry(struct buf *entries, const void *ent, const struct field
 {
 	size_t len = encoded_len(ent, fs, n);
 
-	if (len == SIZE_MAX || len > wire_entries_room(entries))
+	if (len > wire_entries_room(entries))
 		return -1;
 	return append_fields(entries, ent, fs, n);
 }
@@ -558,8 +614,7 @@ static int next_entry(struct slice run, size_t *pos, void *ent, const struct fie
 
 static int entry_error(struct rd *r, const char *what, struct err *e)
 {
-	return err_set(e, ERR_PROTO, "malformed %s entry: field '%s': %s", what, r->field,
-		       r->why);
+	return err_set(e, ERR_PROTO, "malformed %s entry: field '%s': %s", what, r->field, r->why);
 }
 
 size_t wire_entries_room(const struct buf *entries)

@@ -36,10 +36,10 @@
 
 #define WAIT_MS 10000
 
-static char dir[512];	    /* certificates: ca, primary, standby */
-static char other[600];	    /* a second CA with its own "primary" */
-static struct settings cs;  /* client settings */
-static struct settings ss;  /* server settings */
+static char dir[512];	   /* certificates: ca, primary, standby */
+static char other[600];	   /* a second CA with its own "primary" */
+static struct settings cs; /* client settings */
+static struct settings ss; /* server settings */
 
 static void set(struct settings *s, const char *assignment)
 {
@@ -206,7 +206,9 @@ static void serve_hello(struct conn *c)
 {
 	struct w_frame f;
 	union w_msg m;
-	struct w_hello mine = {.magic = SLICE_LIT(WIRE_MAGIC), .ver_min = WIRE_VERSION_MIN, .ver_max = WIRE_VERSION_MAX};
+	struct w_hello mine = {.magic = SLICE_LIT(WIRE_MAGIC),
+			       .ver_min = WIRE_VERSION_MIN,
+			       .ver_max = WIRE_VERSION_MAX};
 	struct err e;
 
 	if (conn_recv(c, &f, &m, WAIT_MS, &e) < 0 || f.type != W_HELLO)
@@ -248,7 +250,9 @@ static void serve_role_error(struct conn *c)
 
 static void hello_ok(struct conn *c)
 {
-	struct w_hello mine = {.magic = SLICE_LIT(WIRE_MAGIC), .ver_min = WIRE_VERSION_MIN, .ver_max = WIRE_VERSION_MAX},
+	struct w_hello mine = {.magic = SLICE_LIT(WIRE_MAGIC),
+			       .ver_min = WIRE_VERSION_MIN,
+			       .ver_max = WIRE_VERSION_MAX},
 		       theirs;
 	struct err e;
 
@@ -263,7 +267,9 @@ static uint8_t stream_msg(size_t i, union w_msg *m, uint8_t *big, size_t bign)
 {
 	if (i == 40) {
 		memset(m, 0, sizeof(*m));
-		m->put = (struct w_put){.lsn = 40, .path = SLICE_LIT("u/cur/big"), .size = bign,
+		m->put = (struct w_put){.lsn = 40,
+					.path = SLICE_LIT("u/cur/big"),
+					.size = bign,
 					.raw_len = (uint32_t)bign,
 					.body = {(const char *)big, bign}};
 		return W_PUT;
@@ -309,7 +315,8 @@ static void echo_stream(struct conn *c, size_t n)
 			ck_assert_int_eq(wire_encode(&a, t, &want, &e), 0);
 			ck_assert_int_eq(wire_encode(&b, f.type, &m, &e), 0);
 			ck_assert_uint_eq(a.len, b.len);
-			ck_assert_msg(memcmp(a.data, b.data, a.len) == 0, "message %zu differs", got);
+			ck_assert_msg(memcmp(a.data, b.data, a.len) == 0, "message %zu differs",
+				      got);
 			got++;
 		}
 		ck_assert_msg(rc == 0, "%s", e.msg);
@@ -377,6 +384,40 @@ START_TEST(test_tls_roundtrip)
 }
 END_TEST
 
+/* The server goes away while we write: an error, never SIGPIPE (which
+ * would kill this test process: SIGPIPE is not ignored here). */
+static void peer_gone(void)
+{
+	struct server sv;
+	struct err e;
+	struct conn *c;
+	char msg[600];
+	uint8_t *body = calloc(1, WIRE_CHUNK);
+	union w_msg m = {.data = {1, 0, WIRE_CHUNK, {(const char *)body, WIRE_CHUNK}}};
+	int rc = 0;
+
+	start_server(&sv, "127.0.0.1:0", NULL);
+	c = client("127.0.0.1", sv.port, &e);
+	ck_assert_msg(c != NULL, "%s", e.msg);
+	ck_assert_int_eq(conn_send(c, W_PING, &(union w_msg){.ping = {1}}, WAIT_MS, &e), 0);
+	ck_assert_msg(finish_server(&sv, msg, sizeof(msg)) == 0, "server: %s", msg);
+	for (int i = 0; i < 200 && rc == 0; i++)
+		rc = conn_send(c, W_DATA, &m, WAIT_MS, &e);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_msg(strstr(e.msg, "127.0.0.1:") != NULL, "%s", e.msg);
+	conn_free(&c);
+	free(body);
+}
+
+START_TEST(test_peer_gone)
+{
+	peer_gone();
+	use_tls(&ss, dir, "standby", dir);
+	use_tls(&cs, dir, "primary", dir);
+	peer_gone();
+}
+END_TEST
+
 /* ---------------------------------------------------------------- TLS refusals */
 
 START_TEST(test_tls_no_client_cert)
@@ -390,6 +431,7 @@ START_TEST(test_tls_no_client_cert)
 	SSL *ssl;
 	int fd, r;
 
+	signal(SIGPIPE, SIG_IGN); /* this raw OpenSSL client writes with write() */
 	use_tls(&ss, dir, "standby", dir);
 	start_server(&sv, "127.0.0.1:0", serve_echo);
 	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
@@ -435,7 +477,8 @@ START_TEST(test_tls_other_ca)
 	ck_assert_msg(strstr(e.msg, "refused our certificate") != NULL, "%s", e.msg);
 	ck_assert_int_eq(finish_server(&sv, msg, sizeof(msg)), 1);
 	ck_assert_msg(strstr(msg, "peer certificate verify failed: unable to get local issuer "
-				  "certificate") != NULL, "%s", msg);
+				  "certificate") != NULL,
+		      "%s", msg);
 }
 END_TEST
 
@@ -502,7 +545,8 @@ START_TEST(test_tls_pin)
 	c = client("127.0.0.1", sv.port, &e);
 	ck_assert_msg(c != NULL, "%s", e.msg);
 	{
-		struct w_hello mine = {.magic = SLICE_LIT(WIRE_MAGIC), .ver_min = 1, .ver_max = 1}, theirs;
+		struct w_hello mine = {.magic = SLICE_LIT(WIRE_MAGIC), .ver_min = 1, .ver_max = 1},
+			       theirs;
 		ck_assert_int_eq(conn_hello(c, &mine, &theirs, WAIT_MS, &e), -1);
 		ck_assert_int_eq(e.code, ERR_REFUSED);
 		ck_assert_msg(strstr(e.msg, "fingerprint not accepted") != NULL, "%s", e.msg);
@@ -530,7 +574,8 @@ START_TEST(test_plain_client_tls_server)
 	ck_assert_int_eq(conn_hello(c, &mine, &theirs, WAIT_MS, &e), -1);
 	ck_assert_int_eq(e.code, ERR_REFUSED);
 	ck_assert_msg(strstr(e.msg, "this server requires TLS; configure [tls] cert_file/key_file/"
-				    "ca_file") != NULL, "%s", e.msg);
+				    "ca_file") != NULL,
+		      "%s", e.msg);
 	ck_assert_msg(strstr(e.msg, "(auth)") != NULL, "%s", e.msg);
 	conn_free(&c);
 	ck_assert_int_eq(finish_server(&sv, msg, sizeof(msg)), 1);
@@ -607,8 +652,9 @@ START_TEST(test_version_mismatch)
 	ck_assert_msg(c != NULL, "%s", e.msg);
 	ck_assert_int_eq(conn_hello(c, &mine, &theirs, WAIT_MS, &e), -1);
 	ck_assert_int_eq(e.code, ERR_REFUSED);
-	ck_assert_msg(strstr(e.msg, "protocol version mismatch: we speak 1-1, the peer speaks 2-3") !=
-			      NULL, "%s", e.msg);
+	ck_assert_msg(
+	    strstr(e.msg, "protocol version mismatch: we speak 1-1, the peer speaks 2-3") != NULL,
+	    "%s", e.msg);
 	conn_free(&c);
 	finish_server(&sv, msg, sizeof(msg));
 }
@@ -639,8 +685,9 @@ START_TEST(test_loopback_decision)
 {
 	static const char *const yes[] = {"127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1",
 					  "::ffff:127.1.2.3"};
-	static const char *const no[] = {"10.0.0.1", "192.0.2.2", "128.0.0.1", "::2", "fd00::2",
-					 "::ffff:10.0.0.1", "0.0.0.0", "::", "localhost", ""};
+	static const char *const no[] = {
+	    "10.0.0.1",	       "192.0.2.2", "128.0.0.1", "::2",	      "fd00::2",
+	    "::ffff:10.0.0.1", "0.0.0.0",   "::",	 "localhost", ""};
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
 		ck_assert_msg(conn_addr_is_loopback(yes[i]), "%s", yes[i]);
@@ -680,7 +727,8 @@ START_TEST(test_plaintext_policy)
 	struct tls_ctx *t;
 
 	if (ip == NULL) {
-		fprintf(stderr, "check_conn: no non-loopback address; policy tested on strings only\n");
+		fprintf(stderr,
+			"check_conn: no non-loopback address; policy tested on strings only\n");
 		return;
 	}
 	snprintf(addr, sizeof(addr), "%s:0", ip);
@@ -794,7 +842,6 @@ int main(void)
 	TCase *core = tcase_create("core"), *tls = tcase_create("tls"),
 	      *errors = tcase_create("errors");
 
-	signal(SIGPIPE, SIG_IGN); /* the raw OpenSSL client in the tests writes with write() */
 	tcase_add_checked_fixture(core, setup, teardown);
 	tcase_add_checked_fixture(tls, setup, teardown);
 	tcase_add_checked_fixture(errors, setup, teardown);
@@ -817,6 +864,7 @@ int main(void)
 	tcase_add_test(errors, test_plaintext_policy);
 	tcase_add_test(errors, test_malformed_from_peer);
 	tcase_add_test(errors, test_timeouts_and_close);
+	tcase_add_test(errors, test_peer_gone);
 	suite_add_tcase(su, core);
 	suite_add_tcase(su, tls);
 	suite_add_tcase(su, errors);

@@ -75,48 +75,96 @@ static int decode_raw(uint8_t type, const struct buf *payload, struct err *e)
 	return rc;
 }
 
-#define EQ(x) ck_assert_msg(a->x == b->x, "%s differs", #x)
+#define EQ(x)  ck_assert_msg(a->x == b->x, "%s differs", #x)
 #define SEQ(x) ck_assert_msg(slice_eq(a->x, b->x), "%s differs", #x)
 #define HEQ(x) ck_assert_mem_eq(a->x, b->x, sizeof(a->x))
 
 static void eq_session(uint8_t t, const union w_msg *a, const union w_msg *b)
 {
 	if (t == W_HELLO) {
-		SEQ(hello.magic); EQ(hello.ver_min); EQ(hello.ver_max); EQ(hello.caps);
-		HEQ(hello.node_id); EQ(hello.role); EQ(hello.generation); EQ(hello.purpose);
-		EQ(hello.journal_id); EQ(hello.received_lsn); EQ(hello.durable_lsn);
-		EQ(hello.applied_lsn); SEQ(hello.software);
+		SEQ(hello.magic);
+		EQ(hello.ver_min);
+		EQ(hello.ver_max);
+		EQ(hello.caps);
+		HEQ(hello.node_id);
+		EQ(hello.role);
+		EQ(hello.generation);
+		EQ(hello.purpose);
+		EQ(hello.journal_id);
+		EQ(hello.received_lsn);
+		EQ(hello.durable_lsn);
+		EQ(hello.applied_lsn);
+		SEQ(hello.software);
 	} else if (t == W_ERROR) {
-		EQ(error.code); SEQ(error.text);
+		EQ(error.code);
+		SEQ(error.text);
 	} else if (t == W_PING || t == W_PONG) {
 		EQ(ping.token);
 	} else if (t == W_BATCH_END) {
-		EQ(batch_end.seq); EQ(batch_end.lsn);
+		EQ(batch_end.seq);
+		EQ(batch_end.lsn);
 	} else if (t == W_ACK) {
-		EQ(ack.seq); EQ(ack.status); EQ(ack.received_lsn); EQ(ack.durable_lsn);
-		EQ(ack.applied_lsn); SEQ(ack.text); SEQ(ack.needs);
+		EQ(ack.seq);
+		EQ(ack.status);
+		EQ(ack.received_lsn);
+		EQ(ack.durable_lsn);
+		EQ(ack.applied_lsn);
+		SEQ(ack.text);
+		SEQ(ack.needs);
 	}
 }
 
 static void eq_query(uint8_t t, const union w_msg *a, const union w_msg *b)
 {
 	switch (t) {
-	case W_DIGEST_REQ: EQ(digest_req.id); EQ(digest_req.flags); SEQ(digest_req.prefix); break;
-	case W_DIGEST_REP: EQ(digest_rep.id); EQ(digest_rep.more); SEQ(digest_rep.entries); break;
-	case W_LIST_REQ: EQ(list_req.id); EQ(list_req.flags); SEQ(list_req.folder); break;
-	case W_LIST_REP:
-		EQ(list_rep.id); EQ(list_rep.status); EQ(list_rep.more); SEQ(list_rep.entries);
+	case W_DIGEST_REQ:
+		EQ(digest_req.id);
+		EQ(digest_req.flags);
+		SEQ(digest_req.prefix);
 		break;
-	case W_SIG_REQ: EQ(sig_req.id); SEQ(sig_req.path); break;
+	case W_DIGEST_REP:
+		EQ(digest_rep.id);
+		EQ(digest_rep.more);
+		SEQ(digest_rep.entries);
+		break;
+	case W_LIST_REQ:
+		EQ(list_req.id);
+		EQ(list_req.flags);
+		SEQ(list_req.folder);
+		break;
+	case W_LIST_REP:
+		EQ(list_rep.id);
+		EQ(list_rep.status);
+		EQ(list_rep.more);
+		SEQ(list_rep.entries);
+		break;
+	case W_SIG_REQ:
+		EQ(sig_req.id);
+		SEQ(sig_req.path);
+		break;
 	case W_SIG_REP:
-		EQ(sig_rep.id); EQ(sig_rep.status); EQ(sig_rep.size); HEQ(sig_rep.sha256);
+		EQ(sig_rep.id);
+		EQ(sig_rep.status);
+		EQ(sig_rep.size);
+		HEQ(sig_rep.sha256);
 		SEQ(sig_rep.sig);
 		break;
-	case W_READ_REQ: EQ(read_req.id); SEQ(read_req.path); break;
+	case W_READ_REQ:
+		EQ(read_req.id);
+		SEQ(read_req.path);
+		break;
 	case W_READ_REP:
-		EQ(read_rep.id); EQ(read_rep.status); EQ(read_rep.more); EQ(read_rep.size);
-		EQ(read_rep.mtime_ns); EQ(read_rep.mode); EQ(read_rep.uid); EQ(read_rep.gid);
-		EQ(read_rep.flags); EQ(read_rep.raw_len); SEQ(read_rep.body);
+		EQ(read_rep.id);
+		EQ(read_rep.status);
+		EQ(read_rep.more);
+		EQ(read_rep.size);
+		EQ(read_rep.mtime_ns);
+		EQ(read_rep.mode);
+		EQ(read_rep.uid);
+		EQ(read_rep.gid);
+		EQ(read_rep.flags);
+		EQ(read_rep.raw_len);
+		SEQ(read_rep.body);
 		break;
 	default: break;
 	}
@@ -126,29 +174,78 @@ static void eq_mutation(uint8_t t, const union w_msg *a, const union w_msg *b)
 {
 	switch (t) {
 	case W_PUT:
-		EQ(put.lsn); SEQ(put.path); EQ(put.size); EQ(put.mtime_ns); EQ(put.mode);
-		EQ(put.uid); EQ(put.gid); HEQ(put.sha256); EQ(put.flags); EQ(put.xfer_id);
-		EQ(put.raw_len); SEQ(put.body);
+		EQ(put.lsn);
+		SEQ(put.path);
+		EQ(put.size);
+		EQ(put.mtime_ns);
+		EQ(put.mode);
+		EQ(put.uid);
+		EQ(put.gid);
+		HEQ(put.sha256);
+		EQ(put.flags);
+		EQ(put.xfer_id);
+		EQ(put.raw_len);
+		SEQ(put.body);
 		break;
-	case W_DATA: EQ(data.xfer_id); EQ(data.flags); EQ(data.raw_len); SEQ(data.body); break;
-	case W_RENAME: EQ(rename.lsn); SEQ(rename.from); SEQ(rename.to); break;
+	case W_DATA:
+		EQ(data.xfer_id);
+		EQ(data.flags);
+		EQ(data.raw_len);
+		SEQ(data.body);
+		break;
+	case W_RENAME:
+		EQ(rename.lsn);
+		SEQ(rename.from);
+		SEQ(rename.to);
+		break;
 	case W_LINK:
-		EQ(link.lsn); SEQ(link.from); SEQ(link.to); EQ(link.flags); EQ(link.size);
-		EQ(link.mtime_ns); EQ(link.mode); EQ(link.uid); EQ(link.gid); HEQ(link.sha256);
+		EQ(link.lsn);
+		SEQ(link.from);
+		SEQ(link.to);
+		EQ(link.flags);
+		EQ(link.size);
+		EQ(link.mtime_ns);
+		EQ(link.mode);
+		EQ(link.uid);
+		EQ(link.gid);
+		HEQ(link.sha256);
 		break;
-	case W_UNLINK: EQ(unlink.lsn); SEQ(unlink.path); break;
+	case W_UNLINK:
+		EQ(unlink.lsn);
+		SEQ(unlink.path);
+		break;
 	case W_MKDIR:
-		EQ(mkdir.lsn); SEQ(mkdir.path); EQ(mkdir.mode); EQ(mkdir.uid); EQ(mkdir.gid);
+		EQ(mkdir.lsn);
+		SEQ(mkdir.path);
+		EQ(mkdir.mode);
+		EQ(mkdir.uid);
+		EQ(mkdir.gid);
 		break;
-	case W_RMTREE: EQ(rmtree.lsn); SEQ(rmtree.path); break;
+	case W_RMTREE:
+		EQ(rmtree.lsn);
+		SEQ(rmtree.path);
+		break;
 	case W_DELTA:
-		EQ(delta.lsn); SEQ(delta.path); HEQ(delta.base_sha256); HEQ(delta.result_sha256);
-		EQ(delta.result_size); EQ(delta.mtime_ns); EQ(delta.mode); EQ(delta.uid);
-		EQ(delta.gid); EQ(delta.flags); EQ(delta.raw_len); SEQ(delta.delta);
+		EQ(delta.lsn);
+		SEQ(delta.path);
+		HEQ(delta.base_sha256);
+		HEQ(delta.result_sha256);
+		EQ(delta.result_size);
+		EQ(delta.mtime_ns);
+		EQ(delta.mode);
+		EQ(delta.uid);
+		EQ(delta.gid);
+		EQ(delta.flags);
+		EQ(delta.raw_len);
+		SEQ(delta.delta);
 		break;
 	case W_SETATTR:
-		EQ(setattr.lsn); SEQ(setattr.path); EQ(setattr.mtime_ns); EQ(setattr.mode);
-		EQ(setattr.uid); EQ(setattr.gid);
+		EQ(setattr.lsn);
+		SEQ(setattr.path);
+		EQ(setattr.mtime_ns);
+		EQ(setattr.mode);
+		EQ(setattr.uid);
+		EQ(setattr.gid);
 		break;
 	default: break;
 	}
@@ -179,8 +276,8 @@ START_TEST(test_golden_ping)
 	ck_assert_int_eq(wire_encode(&out, W_PING, &m, &e), 0);
 	ck_assert_uint_eq(out.len, sizeof(want));
 	ck_assert_mem_eq(out.data, want, 4);
-	ck_assert_uint_eq(out.data[4] | out.data[5] << 8 | out.data[6] << 16 |
-				  (uint32_t)out.data[7] << 24, crc);
+	ck_assert_uint_eq(
+	    out.data[4] | out.data[5] << 8 | out.data[6] << 16 | (uint32_t)out.data[7] << 24, crc);
 	ck_assert_mem_eq(out.data, want, sizeof(want));
 	buf_free(&out);
 }
@@ -278,8 +375,12 @@ START_TEST(test_entries_many)
 
 	for (size_t i = 0; i < 5000; i++) {
 		int len = snprintf(name, sizeof(name), "cur/%zu.M%zu:2,S", i, i * 7);
-		struct w_list_entry in = {.name = {name, (size_t)len}, .size = i, .mtime_ns = -(int64_t)i,
-					  .mode = 0600, .nlink = 1, .has_hash = i % 3 == 0};
+		struct w_list_entry in = {.name = {name, (size_t)len},
+					  .size = i,
+					  .mtime_ns = -(int64_t)i,
+					  .mode = 0600,
+					  .nlink = 1,
+					  .has_hash = i % 3 == 0};
 		memset(in.sha256, (int)(i & 0xff), SHA256_LEN);
 		ck_assert_int_eq(wire_list_append(&run, &in), 0);
 	}
@@ -321,8 +422,8 @@ START_TEST(test_entries_room)
 		count++;
 	ck_assert_uint_gt(count, 200);
 	ck_assert_uint_lt(wire_entries_room(&run), 10 + 2 + WIRE_MAX_PATH);
-	m.ack = (struct w_ack){UINT64_MAX, UINT32_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
-			       {path, 500}, buf_slice(&run)};
+	m.ack = (struct w_ack){UINT64_MAX, UINT32_MAX,	UINT64_MAX,	UINT64_MAX,
+			       UINT64_MAX, {path, 500}, buf_slice(&run)};
 	ck_assert_msg(wire_encode(&fr, W_ACK, &m, &e) == 0, "%s", e.msg);
 	ck_assert_uint_le(fr.len, WIRE_MAX_PAYLOAD + WIRE_FRAME_OVERHEAD);
 	/* A smaller entry still fits until the room is really gone. */
@@ -540,7 +641,9 @@ START_TEST(test_bad_fields)
 	memset(big, 0, NODE_ID_LEN);
 	buf_reset(&p);
 	put_str(&p, "MDREPX", 6);
-	put_varint(&p, 1); put_varint(&p, 1); put_varint(&p, 0);
+	put_varint(&p, 1);
+	put_varint(&p, 1);
+	put_varint(&p, 0);
 	buf_append(&p, big, NODE_ID_LEN);
 	for (int i = 0; i < 7; i++)
 		put_varint(&p, 0);
@@ -561,23 +664,33 @@ START_TEST(test_bad_entries)
 	struct err e;
 
 	put_str(&run, "cur/a", 5);
-	put_varint(&run, 1); put_varint(&run, 0); put_varint(&run, 0600);
-	put_varint(&run, 0); put_varint(&run, 0); put_varint(&run, 1);
-	buf_putc(&run, 1);	/* has_hash, but the hash is missing */
-	put_varint(&p, 1); put_varint(&p, 0); buf_putc(&p, 0);
+	put_varint(&run, 1);
+	put_varint(&run, 0);
+	put_varint(&run, 0600);
+	put_varint(&run, 0);
+	put_varint(&run, 0);
+	put_varint(&run, 1);
+	buf_putc(&run, 1); /* has_hash, but the hash is missing */
+	put_varint(&p, 1);
+	put_varint(&p, 0);
+	buf_putc(&p, 0);
 	put_str(&p, (const char *)run.data, run.len);
 	ck_assert_int_eq(decode_raw(W_LIST_REP, &p, &e), -1);
 	ck_assert_ptr_nonnull(strstr(e.msg, "entry field 'sha256'"));
 	/* Same entry with has_hash = 3: a bad bool. */
 	run.data[run.len - 1] = 3;
 	buf_reset(&p);
-	put_varint(&p, 1); put_varint(&p, 0); buf_putc(&p, 0);
+	put_varint(&p, 1);
+	put_varint(&p, 0);
+	buf_putc(&p, 0);
 	put_str(&p, (const char *)run.data, run.len);
 	ck_assert_int_eq(decode_raw(W_LIST_REP, &p, &e), -1);
 	/* has_hash = 0 makes it valid. */
 	run.data[run.len - 1] = 0;
 	buf_reset(&p);
-	put_varint(&p, 1); put_varint(&p, 0); buf_putc(&p, 0);
+	put_varint(&p, 1);
+	put_varint(&p, 0);
+	buf_putc(&p, 0);
 	put_str(&p, (const char *)run.data, run.len);
 	ck_assert_msg(decode_raw(W_LIST_REP, &p, &e) == 0, "%s", e.msg);
 	buf_free(&run);
