@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_certs.h"
 #include "ctl.h"
 #include "log.h"
 
@@ -30,7 +31,7 @@ static void usage(void)
 	       "                                   compare primary and standby\n"
 	       "  notify PATH...                   report changed paths to the journal\n"
 	       "  journal dump                     print the journal's records\n"
-	       "  gen-certs DIR                    make a private CA and node certificates\n"
+	       "  gen-certs DIR [NODE...]          make a private CA and node certificates\n"
 	       "  config                           print the effective configuration\n\n"
 	       "Options:\n"
 	       "  -c, --config FILE    configuration file (default %s)\n"
@@ -69,6 +70,12 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		cli_usage_error(prog, "missing command");
 	cmd = argv[optind];
+	/* gen-certs prepares the files a config will name: it needs none. */
+	if (strcmp(cmd, "gen-certs") == 0) {
+		rc = cmd_gen_certs(prog, argc - optind, argv + optind);
+		cli_free(&o);
+		return rc;
+	}
 	cli_load_config(prog, &o, &s);
 	if (strcmp(cmd, "config") == 0) {
 		rc = cmd_config(&s);

@@ -46,7 +46,9 @@ int conn_listen(const char *addr, struct err *e);
 /* The port a listening socket is bound to. */
 int conn_bound_port(int fd);
 /* Server: wraps an accepted socket, applies the plaintext policy and does
- * the TLS handshake within s->peer.connect_timeout_ms. */
+ * the TLS handshake within s->peer.connect_timeout_ms. Takes ownership of
+ * fd: on failure it is closed (after a plaintext W_ERROR telling a refused
+ * client why, where one can be sent). */
 int conn_accept(int fd, const struct settings *s, struct tls_ctx *t, struct conn **c_r,
 		struct err *e);
 void conn_free(struct conn **c);
@@ -68,20 +70,28 @@ int conn_flush(struct conn *c, struct err *e);
 int conn_read(struct conn *c, struct err *e);
 /* Takes the next complete message from what was read: 1 = one in *f and *m
  * (valid until the next conn_next/conn_read), 0 = none complete, -1 =
- * malformed frame (the connection must be dropped). */
+ * malformed frame (the connection must be dropped). Call it until it
+ * returns 0 after conn_read and after conn_flush (a TLS read can complete
+ * during a flush). */
 int conn_next(struct conn *c, struct w_frame *f, union w_msg *m, struct err *e);
 
-/* Blocking helpers (timeout in ms for the whole call). */
+/* Blocking helpers (timeout in ms for the whole call). Return 0, or -1
+ * (code ETIMEDOUT when the time ran out). */
 int conn_send(struct conn *c, uint8_t type, const union w_msg *m, int timeout_ms,
 	      struct err *e);
 int conn_recv(struct conn *c, struct w_frame *f, union w_msg *m, int timeout_ms,
 	      struct err *e);
 
-/* Client side of HELLO: sends mine, reads the reply into theirs. A W_ERROR
- * reply becomes an error with code ERR_REFUSED and the peer's text; no
- * common version gives an error naming both version ranges. */
+/* Client side of HELLO: sends mine, reads the reply into theirs (its
+ * slices are valid until the next conn_next/conn_read). A W_ERROR reply
+ * becomes an error with code ERR_REFUSED and the peer's text; no common
+ * version (wire_version_pick) gives an error naming both version ranges. */
 int conn_hello(struct conn *c, const struct w_hello *mine, struct w_hello *theirs,
 	       int timeout_ms, struct err *e);
+
+/* Plaintext policy: true for 127.0.0.0/8, ::1 and ::ffff:127.x.y.z given
+ * as a numeric address string. */
+bool conn_addr_is_loopback(const char *ip);
 
 /* Bytes read from / written to the socket (after TLS: the real wire). */
 uint64_t conn_bytes_in(const struct conn *c);

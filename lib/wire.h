@@ -9,10 +9,11 @@
  * integrity). payload_len <= WIRE_MAX_PAYLOAD.
  *
  * Payload fields: varint = unsigned LEB128 (at most 10 bytes, no
- * over-long encodings); bytes/str = varint length + bytes; hash = 32 raw
- * bytes; id = 16 raw bytes. Decoders check every length against what is
- * left before use and reject trailing bytes. Decoded slices point into
- * the frame: they live as long as the frame buffer.
+ * over-long encodings); i64 = zigzag varint; bool = one byte 0 or 1;
+ * bytes/str = varint length + bytes; hash = 32 raw bytes; id = 16 raw
+ * bytes. Decoders check every length against what is left before use and
+ * reject trailing bytes. Decoded slices point into the frame: they live as
+ * long as the frame buffer.
  *
  * SECURITY: everything here is parsed from the network. Paths are only
  * bounded here (WIRE_MAX_PATH); whoever uses one validates it with
@@ -168,7 +169,7 @@ struct w_list_entry {
 	struct slice name; /* relative to the folder: "cur/x:2,S", "new/y", "dovecot-uidlist" */
 	uint64_t size;
 	int64_t mtime_ns;
-	uint32_t mode; /* permission bits */
+	uint32_t mode; /* full st_mode: file type and permission bits (scan.h) */
 	uint32_t uid, gid;
 	uint32_t nlink;
 	bool has_hash;
@@ -349,9 +350,11 @@ int wire_decode(const struct w_frame *f, union w_msg *m, struct err *e);
 int wire_encode(struct buf *out, uint8_t type, const union w_msg *m, struct err *e);
 
 /* Entry lists inside DIGEST_REP, LIST_REP and ACK: appenders build the
- * encoded run (check wire_entries_room() before appending to keep a frame
- * under the limit); iterators walk it, returning 1 per entry, 0 at the end,
- * -1 on malformed data. *pos starts at 0. */
+ * encoded run, returning 0, or -1 (run unchanged) when the entry would not
+ * fit wire_entries_room() or a path exceeds WIRE_MAX_PATH: send the frame,
+ * start a new run and append again. Iterators walk a run, returning 1 per
+ * entry, 0 at the end, -1 on malformed data (cannot happen on a run that
+ * wire_decode() accepted: it validates every entry). *pos starts at 0. */
 int wire_digest_append(struct buf *entries, const struct w_digest_entry *d);
 int wire_digest_next(struct slice entries, size_t *pos, struct w_digest_entry *d,
 		     struct err *e);
@@ -361,6 +364,10 @@ int wire_need_append(struct buf *entries, const struct w_need *n);
 int wire_need_next(struct slice entries, size_t *pos, struct w_need *n, struct err *e);
 /* Bytes that may still be added to an entry run and fit one frame. */
 size_t wire_entries_room(const struct buf *entries);
+
+/* The protocol version two HELLOs agree on: the highest version inside
+ * both [ver_min, ver_max] ranges, or 0 if there is none. */
+uint32_t wire_version_pick(const struct w_hello *a, const struct w_hello *b);
 
 /* Name of a message type / error code, for logs ("PUT", "generation"). */
 const char *wire_type_name(uint8_t type);

@@ -46,3 +46,25 @@ expect_exit 2 "$SYNCCLIENT" -c "$T/good.conf"
 expect_grep "exactly one of" "$T/err"
 expect_exit 2 "$SYNCCLIENT" -c "$T/good.conf" --all --rolling
 ok "syncclient mode checks"
+
+# gen-certs needs no config file; keys 0600, certificates 0644, all verify.
+umask 022
+expect_exit 0 "$CTL" gen-certs "$T/certs"
+for f in ca primary standby; do
+	[ "$(stat -c %a "$T/certs/$f.key")" = 600 ] || fail "$f.key has mode $(stat -c %a "$T/certs/$f.key")"
+	[ "$(stat -c %a "$T/certs/$f.crt")" = 644 ] || fail "$f.crt has mode $(stat -c %a "$T/certs/$f.crt")"
+done
+[ "$(stat -c %a "$T/certs")" = 700 ] || fail "certificate directory is not 0700"
+openssl verify -CAfile "$T/certs/ca.crt" "$T/certs/primary.crt" "$T/certs/standby.crt" >/dev/null ||
+	fail "openssl verify refused the node certificates"
+openssl x509 -in "$T/certs/standby.crt" -noout -ext subjectAltName,extendedKeyUsage >"$T/ext"
+expect_grep "DNS:standby" "$T/ext"
+expect_grep "TLS Web Server Authentication, TLS Web Client Authentication" "$T/ext"
+expect_grep "^cert_file = .*/tls/primary.crt" "$T/out"
+expect_grep "^key_file = .*/tls/standby.key" "$T/out"
+expect_exit 1 "$CTL" gen-certs "$T/certs"
+expect_grep "ca.key already exists" "$T/err"
+expect_exit 0 "$CTL" gen-certs --add "$T/certs" mx3
+openssl verify -CAfile "$T/certs/ca.crt" "$T/certs/mx3.crt" >/dev/null || fail "--add: mx3.crt"
+expect_exit 2 "$CTL" gen-certs "$T/certs2" "bad/name"
+ok "gen-certs makes a CA and node certificates that openssl verifies"
