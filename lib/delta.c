@@ -28,7 +28,7 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define IOBUF (64u * 1024)
+#define IOBUF	   (64u * 1024)
 #define SIG_HEADER 12
 #define STRONG_MAX 32
 
@@ -105,8 +105,7 @@ static int sink_write(struct sink *k, const char *p, size_t n, struct err *e)
 
 /* Runs job to completion. Returns 0, 1 if the sink's maximum was reached,
  * or -1 (e->code ERR_CORRUPT for bad input, else an errno). */
-static int drive(rs_job_t *job, struct src *in, struct sink *out, const char *what,
-		 struct err *e)
+static int drive(rs_job_t *job, struct src *in, struct sink *out, const char *what, struct err *e)
 {
 	char *inbuf = xmalloc(IOBUF), *outbuf = xmalloc(IOBUF);
 	rs_buffers_t b = {0};
@@ -211,7 +210,8 @@ static int make(struct slice sig, struct src *in, size_t max_len, struct buf *de
 		struct err *e)
 {
 	struct src sigsrc = {.fd = -1, .mem = sig};
-	struct sink none = {.fd = -1, .max = UINT64_MAX}, out = {.b = delta_r, .fd = -1, .max = max_len};
+	struct sink none = {.fd = -1, .max = UINT64_MAX},
+		    out = {.b = delta_r, .fd = -1, .max = max_len};
 	rs_signature_t *sums = NULL;
 	rs_job_t *job;
 	int r;

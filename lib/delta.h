@@ -23,7 +23,7 @@
 #include "buf.h"
 #include "err.h"
 
-#define DELTA_MAX_SIG (16u << 20)   /* largest signature accepted */
+#define DELTA_MAX_SIG	(16u << 20) /* largest signature accepted */
 #define DELTA_MAX_BLOCK (1u << 20)  /* largest block length accepted in one */
 
 /* Computes the signature of the file open at fd (read from offset 0) into

@@ -28,12 +28,12 @@
 #include "scan.h"
 #include "xalloc.h"
 
-#define SCAN_PAIRS 4		       /* pairs of listings before giving up on agreement */
-#define HASH_ROUNDS 3		       /* attempts when files vanish while being hashed */
-#define QUIET_NS (50LL * 1000000)      /* directory mtimes older than this are settled */
+#define SCAN_PAIRS     4		/* pairs of listings before giving up on agreement */
+#define HASH_ROUNDS    3		/* attempts when files vanish while being hashed */
+#define QUIET_NS       (50LL * 1000000) /* directory mtimes older than this are settled */
 #define WALK_MAX_DEPTH 128
-#define COURIER_DIR "courierimapkeywords"
-#define NSTAMPDIRS 4 /* ".", "cur", "new", COURIER_DIR: watched during a listing */
+#define COURIER_DIR    "courierimapkeywords"
+#define NSTAMPDIRS     4 /* ".", "cur", "new", COURIER_DIR: watched during a listing */
 
 static int64_t ts_ns(struct timespec ts)
 {
@@ -237,8 +237,8 @@ static int list_top(int dfd, const struct md_rules *rules, const char *name,
  * sign of a concurrent change). *quiet_r: also, the watched directories'
  * mtimes did not move during it and are old enough that a change would
  * have moved them. */
-static int list_once(int dfd, const struct md_rules *rules, struct folder_list *out,
-		     bool *clean_r, bool *quiet_r, struct err *e)
+static int list_once(int dfd, const struct md_rules *rules, struct folder_list *out, bool *clean_r,
+		     bool *quiet_r, struct err *e)
 {
 	int64_t before[NSTAMPDIRS], after[NSTAMPDIRS], start = (int64_t)now_real_ns();
 	struct dirent *de;
@@ -311,7 +311,8 @@ static int list_stable(int dfd, const struct md_rules *rules, const char *folder
 			folder_list_free(out);
 			return -1;
 		}
-		agreed = quiet || (tries % 2 == 0 && clean && prev_clean && lists_equal(&prev, out));
+		agreed =
+		    quiet || (tries % 2 == 0 && clean && prev_clean && lists_equal(&prev, out));
 		if (agreed || tries == 2 * SCAN_PAIRS)
 			break;
 		if (tries % 2 == 0)

@@ -37,10 +37,10 @@
 #include "scan.h"
 #include "xalloc.h"
 
-#define CACHE_MAGIC "MDRDGC"
-#define CACHE_VERSION 1
+#define CACHE_MAGIC    "MDRDGC"
+#define CACHE_VERSION  1
 #define CACHE_MAX_FILE (512u << 20)
-#define RACY_NS (2LL * 1000000000)
+#define RACY_NS	       (2LL * 1000000000)
 
 struct stamp {
 	char *name; /* relative to the folder; "." is the folder itself */
@@ -177,7 +177,8 @@ static bool still_valid(int rootfd, const struct centry *ce)
 		if (ok) {
 			stamp_set(&now, &st);
 			ok = now.ino == ce->st[i].ino && now.size == ce->st[i].size &&
-			     now.mtime_ns == ce->st[i].mtime_ns && now.ctime_ns == ce->st[i].ctime_ns;
+			     now.mtime_ns == ce->st[i].mtime_ns &&
+			     now.ctime_ns == ce->st[i].ctime_ns;
 		}
 	}
 	if (dfd >= 0)

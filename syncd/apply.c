@@ -46,8 +46,8 @@
 #include "xalloc.h"
 
 #define DEFAULT_MAX_PENDING 256
-#define MAX_XFERS 64 /* chunked transfers open at once */
-#define COURIER_DIR "courierimapkeywords"
+#define MAX_XFERS	    64 /* chunked transfers open at once */
+#define COURIER_DIR	    "courierimapkeywords"
 
 struct attrs {
 	uint32_t mode, uid, gid;
@@ -82,9 +82,9 @@ struct touched {
 
 struct apply {
 	struct apply_opts o;
-	int rootrd;   /* the root, readable (fsync, syncfs) */
+	int rootrd; /* the root, readable (fsync, syncfs) */
 	dev_t rootdev;
-	int stagefd;  /* MAIL_ROOT/APPLY_TMPDIR */
+	int stagefd; /* MAIL_ROOT/APPLY_TMPDIR */
 	dev_t stagedev;
 	bool chown_ok;
 	struct pend **v; /* arrival order */
@@ -150,8 +150,8 @@ static bool comp_is(struct slice c, const char *s)
 }
 
 /* Validates a peer's path and copies it NUL-terminated into out. */
-static int check_path(struct apply *a, struct slice p, enum pkind kind,
-		      char out[SP_PATH_MAX + 1], struct err *e)
+static int check_path(struct apply *a, struct slice p, enum pkind kind, char out[SP_PATH_MAX + 1],
+		      struct err *e)
 {
 	size_t start = 0, ndirs = 0, k = 0;
 	struct md_class c;
@@ -420,8 +420,7 @@ static struct pend *pend_new(struct apply *a, const char *path, int pfd, const s
 	}
 	snprintf(p->tmp, sizeof(p->tmp), ".mdrepl-%ld-%llu", (long)getpid(),
 		 (unsigned long long)++a->seq);
-	p->fd = openat(p->sdir, p->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		       0600);
+	p->fd = openat(p->sdir, p->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (p->fd < 0) {
 		fail_sys(e, "cannot create a temporary file for '%s'", path);
 		if (p->own_sdir)
@@ -574,8 +573,11 @@ static struct pend *link_pending(struct apply *a, const struct pend *p, const ch
 static int restage(struct apply *a, size_t i, int pfd, struct err *e)
 {
 	struct pend *p = a->v[i], *q;
-	struct w_link m = {.size = p->size, .mtime_ns = p->at.mtime_ns, .mode = p->at.mode,
-			   .uid = p->at.uid, .gid = p->at.gid};
+	struct w_link m = {.size = p->size,
+			   .mtime_ns = p->at.mtime_ns,
+			   .mode = p->at.mode,
+			   .uid = p->at.uid,
+			   .gid = p->at.gid};
 	int r;
 
 	memcpy(m.sha256, p->sha256, SHA256_LEN);
@@ -620,8 +622,8 @@ struct apply *apply_new(const struct apply_opts *o, struct err *e)
 		fail_sys(e, "cannot create the staging directory " APPLY_TMPDIR);
 		goto bad;
 	}
-	a->stagefd = openat(o->rootfd, APPLY_TMPDIR,
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	a->stagefd =
+	    openat(o->rootfd, APPLY_TMPDIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (a->stagefd < 0) {
 		fail_sys(e, "cannot open the staging directory " APPLY_TMPDIR);
 		goto bad;
@@ -761,7 +763,8 @@ static int rename_pending(struct apply *a, struct err *e)
 		}
 		pfd = open_parent(a, p->path, &name, e);
 		if (pfd == -2)
-			return err_set(e, WE_IO, "directory of '%s' vanished before commit", p->path);
+			return err_set(e, WE_IO, "directory of '%s' vanished before commit",
+				       p->path);
 		if (pfd < 0)
 			return -1;
 		r = renameat(p->sdir, p->tmp, pfd, name);
@@ -848,8 +851,8 @@ static bool already_there(struct apply *a, const struct pend *p)
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == p->size &&
 	    st_mtime_ns(&st) == p->at.mtime_ns && sha256_fd(fd, have, NULL, NULL) == 0 &&
 	    memcmp(have, p->sha256, SHA256_LEN) == 0)
-		same = attrs_match(a, &st, &p->at) || set_attrs(a, fd, &p->at, false, p->path,
-								NULL) == 0;
+		same = attrs_match(a, &st, &p->at) ||
+		       set_attrs(a, fd, &p->at, false, p->path, NULL) == 0;
 	close(fd);
 	return same;
 }
@@ -886,19 +889,30 @@ static int finish(struct apply *a, struct pend *p, struct err *e)
 	return maybe_flush(a, e);
 }
 
+/* A transfer that failed its checks is dropped: the batch is refused, and
+ * a later DATA for it is a protocol error. */
+static int transfer_failed(struct apply *a, struct pend *p)
+{
+	pend_remove(a, pend_index(a, p), true);
+	return -1;
+}
+
 /* A transfer's last byte is in: check size and hash, then finish. */
 static int complete(struct apply *a, struct pend *p, struct err *e)
 {
 	uint8_t got[SHA256_LEN];
 
-	if (p->got != p->size)
-		return err_set(e, WE_INTEGRITY, "'%s' ended after %llu of %llu bytes", p->path,
-			       (unsigned long long)p->got, (unsigned long long)p->size);
+	if (p->got != p->size) {
+		err_set(e, WE_INTEGRITY, "'%s' ended after %llu of %llu bytes", p->path,
+			(unsigned long long)p->got, (unsigned long long)p->size);
+		return transfer_failed(a, p);
+	}
 	sha256_final(p->h, got);
 	sha256_free(&p->h);
-	if (memcmp(got, p->sha256, SHA256_LEN) != 0)
-		return err_set(e, WE_INTEGRITY, "content of '%s' does not match its SHA-256",
-			       p->path);
+	if (memcmp(got, p->sha256, SHA256_LEN) != 0) {
+		err_set(e, WE_INTEGRITY, "content of '%s' does not match its SHA-256", p->path);
+		return transfer_failed(a, p);
+	}
 	return finish(a, p, e);
 }
 
@@ -958,9 +972,11 @@ int apply_data(struct apply *a, const struct w_data *m, struct err *e)
 			       m->xfer_id);
 	if (body_bytes(a, m->body, m->flags, m->raw_len, &body, e) < 0)
 		return err_prefix(e, "'%s'", p->path);
-	if (body.len > p->size - p->got)
-		return err_set(e, WE_INTEGRITY, "'%s': more bytes than its size of %llu", p->path,
-			       (unsigned long long)p->size);
+	if (body.len > p->size - p->got) {
+		err_set(e, WE_INTEGRITY, "'%s': more bytes than its size of %llu", p->path,
+			(unsigned long long)p->size);
+		return transfer_failed(a, p);
+	}
 	if (write_content(p, body, e) < 0)
 		return -1;
 	return m->flags & WF_LAST ? complete(a, p, e) : 0;
@@ -1072,8 +1088,8 @@ static int rename_on_disk(struct apply *a, const char *from, const char *to, str
 	    check_path(a, slice_cstr(from), dir ? PK_DIR : PK_FILE, scratch, e) < 0 ||
 	    check_path(a, slice_cstr(to), dir ? PK_DIR : PK_FILE, scratch, e) < 0) {
 		close(fpfd);
-		return err_set(e, WE_PATH, "rename '%s' -> '%s' refused: not a replicated %s",
-			       from, to, dir ? "directory" : "file");
+		return err_set(e, WE_PATH, "rename '%s' -> '%s' refused: not a replicated %s", from,
+			       to, dir ? "directory" : "file");
 	}
 	if (dir && flush_under(a, from, e) < 0) {
 		close(fpfd);
@@ -1105,8 +1121,7 @@ int apply_rename(struct apply *a, const struct w_rename *m, struct err *e)
 	char from[SP_PATH_MAX + 1], to[SP_PATH_MAX + 1];
 	struct pend *p;
 
-	if (check_path(a, m->from, PK_ANY, from, e) < 0 ||
-	    check_path(a, m->to, PK_ANY, to, e) < 0)
+	if (check_path(a, m->from, PK_ANY, from, e) < 0 || check_path(a, m->to, PK_ANY, to, e) < 0)
 		return -1;
 	if (strcmp(from, to) == 0)
 		return exists(a, to) ? 0 : need(a);
@@ -1244,8 +1259,8 @@ int apply_mkdir(struct apply *a, const struct w_mkdir *m, struct err *e)
 	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		r = errno == ENOTDIR || errno == ELOOP
-			    ? err_set(e, WE_PATH, "'%s' exists and is not a directory", path)
-			    : fail_sys(e, "cannot open directory '%s'", path);
+			? err_set(e, WE_PATH, "'%s' exists and is not a directory", path)
+			: fail_sys(e, "cannot open directory '%s'", path);
 		close(pfd);
 		return r;
 	}
@@ -1417,7 +1432,7 @@ int apply_delta(struct apply *a, const struct w_delta *m, struct err *e)
 	if (r != 0)
 		return r;
 	pend_drop(a, path, false, NULL); /* the old pending content was the base */
-	if (already_there(a, q)) { /* a replay over a replayed base */
+	if (already_there(a, q)) {	 /* a replay over a replayed base */
 		pend_discard_new(q);
 		a->st.noops++;
 		return 0;

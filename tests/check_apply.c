@@ -49,8 +49,8 @@ static const char *at(const char *rel)
 
 static void open_engine(bool syncfs)
 {
-	struct apply_opts o = {.rootfd = rootfd, .rules = rules, .preserve_owner = true,
-			       .use_syncfs = syncfs};
+	struct apply_opts o = {
+	    .rootfd = rootfd, .rules = rules, .preserve_owner = true, .use_syncfs = syncfs};
 
 	apply_free(&ap);
 	ap = apply_new(&o, &e);
@@ -151,8 +151,13 @@ static void maildir(const char *path)
 
 static struct w_put put_msg(const char *path, const char *data, size_t len)
 {
-	struct w_put m = {.path = slice_cstr(path), .size = len, .mtime_ns = T1, .mode = 0640,
-			  .uid = 1234, .gid = 2345, .raw_len = (uint32_t)len,
+	struct w_put m = {.path = slice_cstr(path),
+			  .size = len,
+			  .mtime_ns = T1,
+			  .mode = 0640,
+			  .uid = 1234,
+			  .gid = 2345,
+			  .raw_len = (uint32_t)len,
 			  .body = {data, len}};
 
 	sha256_buf(data, len, m.sha256);
@@ -292,8 +297,12 @@ END_TEST
 
 static int link_op(const char *from, const char *to, const char *data, uint32_t flags)
 {
-	struct w_link m = {.from = slice_cstr(from), .to = slice_cstr(to), .flags = flags,
-			   .size = strlen(data), .mtime_ns = T1 + 7, .mode = 0600};
+	struct w_link m = {.from = slice_cstr(from),
+			   .to = slice_cstr(to),
+			   .flags = flags,
+			   .size = strlen(data),
+			   .mtime_ns = T1 + 7,
+			   .mode = 0600};
 
 	sha256_buf(data, strlen(data), m.sha256);
 	return apply_link(ap, &m, &e);
@@ -314,17 +323,14 @@ START_TEST(test_link)
 	/* replay; missing source; wrong size */
 	ck_assert_int_eq(link_op("bob/Maildir/new/1.M1", "alice/Maildir/new/1.M1", "shared", 0), 0);
 	ck_assert_int_eq(link_op("bob/Maildir/new/9.M9", "alice/Maildir/new/9.M9", "x", 0), 1);
-	ck_assert_int_eq(link_op("bob/Maildir/new/1.M1", "carol/Maildir/new/1.M1", "shared", 0),
-			 1);
+	ck_assert_int_eq(link_op("bob/Maildir/new/1.M1", "carol/Maildir/new/1.M1", "shared", 0), 1);
 	ck_assert_int_eq(link_op("bob/Maildir/new/1.M1", "alice/Maildir/new/2.M1", "sharex!", 0),
 			 1);
 	/* a local copy with its own attributes; the wrong hash is a NEED */
-	ck_assert_int_eq(link_op("bob/Maildir/new/1.M1", "alice/Maildir/cur/1.M1:2,S", "sharex",
-				 WF_COPY),
-			 1);
-	ck_assert_int_eq(link_op("bob/Maildir/new/1.M1", "alice/Maildir/cur/1.M1:2,S", "shared",
-				 WF_COPY),
-			 0);
+	ck_assert_int_eq(
+	    link_op("bob/Maildir/new/1.M1", "alice/Maildir/cur/1.M1:2,S", "sharex", WF_COPY), 1);
+	ck_assert_int_eq(
+	    link_op("bob/Maildir/new/1.M1", "alice/Maildir/cur/1.M1:2,S", "shared", WF_COPY), 0);
 	ck_assert(!present("alice/Maildir/cur/1.M1:2,S"));
 	commit();
 	ck_assert_int_eq(lstat(at("alice/Maildir/cur/1.M1:2,S"), &b), 0);
@@ -336,9 +342,8 @@ START_TEST(test_link)
 	/* from pending content: a link and a copy of what is not yet there */
 	ck_assert_int_eq(put("bob/Maildir/new/3.M3", "three"), 0);
 	ck_assert_int_eq(link_op("bob/Maildir/new/3.M3", "alice/Maildir/new/3.M3", "three", 0), 0);
-	ck_assert_int_eq(link_op("bob/Maildir/new/3.M3", "alice/Maildir/new/4.M3", "three",
-				 WF_COPY),
-			 0);
+	ck_assert_int_eq(
+	    link_op("bob/Maildir/new/3.M3", "alice/Maildir/new/4.M3", "three", WF_COPY), 0);
 	ck_assert(!present("alice/Maildir/new/3.M3"));
 	commit();
 	ck_assert_int_eq(lstat(at("bob/Maildir/new/3.M3"), &a), 0);
@@ -428,8 +433,8 @@ END_TEST
 static int delta_op(const char *path, const char *from, const char *to, bool deflate)
 {
 	struct buf sig = BUF_INIT, delta = BUF_INIT, z = BUF_INIT;
-	struct w_delta m = {.path = slice_cstr(path), .result_size = strlen(to),
-			    .mtime_ns = T1 + 3, .mode = 0600};
+	struct w_delta m = {
+	    .path = slice_cstr(path), .result_size = strlen(to), .mtime_ns = T1 + 3, .mode = 0600};
 	char p[PATH_MAX + 64];
 	int fd, r;
 
@@ -473,8 +478,8 @@ START_TEST(test_delta)
 	maildir("bob/Maildir");
 	ck_assert_int_eq(put("bob/Maildir/dovecot-uidlist", buf_cstr(&v1)), 0);
 	commit();
-	ck_assert_int_eq(delta_op("bob/Maildir/dovecot-uidlist", buf_cstr(&v1), buf_cstr(&v2), true),
-			 0);
+	ck_assert_int_eq(
+	    delta_op("bob/Maildir/dovecot-uidlist", buf_cstr(&v1), buf_cstr(&v2), true), 0);
 	expect_content("bob/Maildir/dovecot-uidlist", buf_cstr(&v1)); /* until the commit */
 	commit();
 	expect_content("bob/Maildir/dovecot-uidlist", buf_cstr(&v2));
@@ -482,17 +487,17 @@ START_TEST(test_delta)
 	ck_assert_int_eq(st.st_mtim.tv_nsec, (T1 + 3) % 1000000000);
 	ck_assert_uint_eq(st.st_mode & 07777, 0600);
 	/* replayed: nothing to do */
-	ck_assert_int_eq(delta_op("bob/Maildir/dovecot-uidlist", buf_cstr(&v1), buf_cstr(&v2), false),
-			 0);
+	ck_assert_int_eq(
+	    delta_op("bob/Maildir/dovecot-uidlist", buf_cstr(&v1), buf_cstr(&v2), false), 0);
 	ck_assert_uint_eq(apply_get_stats(ap)->noops, 1);
 	/* against a base we do not have: NEED */
-	ck_assert_int_eq(delta_op("bob/Maildir/dovecot-uidlist", buf_cstr(&v3), buf_cstr(&v1), false),
-			 1);
+	ck_assert_int_eq(
+	    delta_op("bob/Maildir/dovecot-uidlist", buf_cstr(&v3), buf_cstr(&v1), false), 1);
 	ck_assert_int_eq(delta_op("bob/Maildir/dovecot-keywords", "", "kw", false), 1);
 	/* on pending content, in the same batch */
 	ck_assert_int_eq(put("bob/Maildir/dovecot-uidlist", buf_cstr(&v1)), 0);
-	ck_assert_int_eq(delta_op("bob/Maildir/dovecot-uidlist", buf_cstr(&v1), buf_cstr(&v3), false),
-			 0);
+	ck_assert_int_eq(
+	    delta_op("bob/Maildir/dovecot-uidlist", buf_cstr(&v1), buf_cstr(&v3), false), 0);
 	ck_assert_int_eq(staged(), 1);
 	commit();
 	expect_content("bob/Maildir/dovecot-uidlist", buf_cstr(&v3));
@@ -626,14 +631,12 @@ static void batch(void)
 	ck_assert_int_eq(put("bob/Maildir/cur/3.M3:2,S", "three"), 0);
 	ck_assert_int_eq(put("bob/Maildir/dovecot-uidlist", "uidlist v1\n"), 0);
 	ck_assert_int_lt(rename_op("bob/Maildir/new/1.M1", "bob/Maildir/cur/1.M1:2,"), 2);
-	ck_assert_int_lt(link_op("bob/Maildir/new/2.M2", "bob/Maildir/.Archive/cur/2.M2:2,S",
-				 "two", 0),
-			 2);
+	ck_assert_int_lt(
+	    link_op("bob/Maildir/new/2.M2", "bob/Maildir/.Archive/cur/2.M2:2,S", "two", 0), 2);
 	ck_assert_int_eq(unlink_op("bob/Maildir/cur/3.M3:2,S"), 0);
 	buf_puts(&v2, "uidlist v1\n2 2.M2\n");
-	ck_assert_int_eq(delta_op("bob/Maildir/dovecot-uidlist", "uidlist v1\n", buf_cstr(&v2),
-				  false),
-			 0);
+	ck_assert_int_eq(
+	    delta_op("bob/Maildir/dovecot-uidlist", "uidlist v1\n", buf_cstr(&v2), false), 0);
 	/* (A SETATTR of a file PUT in the same batch would make the replayed
 	 * PUT differ from the file, and rewrite it: a new inode.) */
 	ck_assert_int_eq(setattr_op("bob/Maildir/.Archive", 0750, T1 + 1), 0);
@@ -719,8 +722,8 @@ END_TEST
 
 static struct w_data data_msg(uint32_t id, const char *p, size_t len, uint32_t flags)
 {
-	return (struct w_data){.xfer_id = id, .flags = flags, .raw_len = (uint32_t)len,
-			       .body = {p, len}};
+	return (struct w_data){
+	    .xfer_id = id, .flags = flags, .raw_len = (uint32_t)len, .body = {p, len}};
 }
 
 /* Two chunked transfers interleaved, one of them deflated, one staying
@@ -755,8 +758,8 @@ START_TEST(test_chunked)
 	ck_assert_int_eq(apply_put(ap, &m2, &e), -1); /* transfer 2 is open */
 	ck_assert_int_eq(e.code, WE_PROTOCOL);
 	for (int c = 0; c < 3; c++) {
-		ck_assert_int_eq(wire_deflate((const uint8_t *)big + 100000 + c * 66000, 66000, 6, &z),
-				 1);
+		ck_assert_int_eq(
+		    wire_deflate((const uint8_t *)big + 100000 + c * 66000, 66000, 6, &z), 1);
 		d = data_msg(1, (const char *)z.data, z.len, WF_DEFLATE);
 		d.raw_len = 66000;
 		ck_assert_msg(apply_data(ap, &d, &e) == 0, "%s", e.msg);
@@ -841,9 +844,15 @@ START_TEST(test_integrity)
 	d = data_msg(9, "cde", 3, WF_LAST);
 	ck_assert_int_eq(apply_data(ap, &d, &e), -1);
 	ck_assert_int_eq(e.code, WE_INTEGRITY);
-	d = data_msg(9, "c", 1, WF_LAST);
+	d = data_msg(9, "c", 1, WF_LAST); /* the failed transfer is gone */
+	ck_assert_int_eq(apply_data(ap, &d, &e), -1);
+	ck_assert_int_eq(e.code, WE_PROTOCOL);
+	m.xfer_id = 10;
+	ck_assert_int_eq(apply_put(ap, &m, &e), 0);
+	d = data_msg(10, "c", 1, WF_LAST);
 	ck_assert_int_eq(apply_data(ap, &d, &e), -1);
 	ck_assert_int_eq(e.code, WE_INTEGRITY);
+	ck_assert_ptr_nonnull(strstr(e.msg, "ended after 3 of 4 bytes"));
 	d = data_msg(77, "c", 1, 0);
 	ck_assert_int_eq(apply_data(ap, &d, &e), -1);
 	ck_assert_int_eq(e.code, WE_PROTOCOL);
@@ -910,24 +919,24 @@ END_TEST
 /* Paths refused for every operation; the two at the end are fine as
  * directory names (so MKDIR and the like may take them). */
 static const char *const hostile[] = {
-	"/etc/passwd",
-	"../outside/secret",
-	"bob/../../outside/secret",
-	"bob/Maildir/../../../outside/x",
-	"bob/./Maildir/cur/x",
-	"bob//Maildir/cur/x",
-	"bob/Maildir/tmp/1.M1",
-	"bob/Maildir/tmp/cur/1.M1",
-	"bob/Maildir/dovecot.index",
-	"bob/Maildir/dovecot.index.cache",
-	"bob/Maildir/dovecot-uidlist.lock",
-	APPLY_TMPDIR "/x",
-	APPLY_TMPDIR "/dovecot-uidlist",
-	"bob/Maildir/cur/sub/1.M1",
-	"bob/Maildir/cur/.hidden",
-	"",
-	"bob/Maildir/junk.txt",
-	"bob/Maildir/cur",
+    "/etc/passwd",
+    "../outside/secret",
+    "bob/../../outside/secret",
+    "bob/Maildir/../../../outside/x",
+    "bob/./Maildir/cur/x",
+    "bob//Maildir/cur/x",
+    "bob/Maildir/tmp/1.M1",
+    "bob/Maildir/tmp/cur/1.M1",
+    "bob/Maildir/dovecot.index",
+    "bob/Maildir/dovecot.index.cache",
+    "bob/Maildir/dovecot-uidlist.lock",
+    APPLY_TMPDIR "/x",
+    APPLY_TMPDIR "/dovecot-uidlist",
+    "bob/Maildir/cur/sub/1.M1",
+    "bob/Maildir/cur/.hidden",
+    "",
+    "bob/Maildir/junk.txt",
+    "bob/Maildir/cur",
 };
 
 /* Lists the outside directory, to see that nothing was written there. */
@@ -962,8 +971,7 @@ START_TEST(test_hostile_paths)
 	struct w_delta dl = {.path = s};
 	struct w_setattr sa = {.path = s, .mode = 0777};
 	struct buf before = BUF_INIT, after = BUF_INIT;
-	const bool dir_ok = _i >= (int)(sizeof(hostile) / sizeof(hostile[0])) - 3 &&
-			    *bad != '\0';
+	const bool dir_ok = _i >= (int)(sizeof(hostile) / sizeof(hostile[0])) - 3 && *bad != '\0';
 
 	maildir("bob/Maildir");
 	ck_assert_int_eq(put("bob/Maildir/cur/ok:2,S", "ok"), 0);
@@ -1039,9 +1047,8 @@ START_TEST(test_symlinks)
 	ck_assert_int_eq(delta_op("bob/Maildir/cur/t:2,S", "secret\n", "secreT\n", false), -1);
 	ck_assert_int_eq(link_op("bob/Maildir/cur/t:2,S", "bob/Maildir/cur/u:2,S", "secret\n", 0),
 			 1);
-	ck_assert_int_eq(link_op("bob/Maildir/cur/t:2,S", "bob/Maildir/cur/u:2,S", "secret\n",
-				 WF_COPY),
-			 1);
+	ck_assert_int_eq(
+	    link_op("bob/Maildir/cur/t:2,S", "bob/Maildir/cur/u:2,S", "secret\n", WF_COPY), 1);
 	ck_assert_int_eq(rename_op("bob/Maildir/cur/t:2,S", "bob/Maildir/cur/v:2,S"), -1);
 	ck_assert_int_eq(rmtree_op("evil/cur"), -1);
 	ck_assert_int_eq(unlink_op("evil/cur/x:2,S"), -1);
@@ -1064,8 +1071,8 @@ END_TEST
 /* Many small files flush early past max_pending, still in order. */
 START_TEST(test_max_pending)
 {
-	struct apply_opts o = {.rootfd = rootfd, .rules = rules, .use_syncfs = true,
-			       .max_pending = 10};
+	struct apply_opts o = {
+	    .rootfd = rootfd, .rules = rules, .use_syncfs = true, .max_pending = 10};
 	char p[64];
 
 	apply_free(&ap);
@@ -1192,9 +1199,8 @@ START_TEST(test_mount_points)
 	ck_assert_int_eq(put("mnt/dom/bob/Maildir/cur/1.M1:2,S", "on tmpfs"), 0);
 	ck_assert_int_eq(put("mnt/dom/bob/Maildir/dovecot-uidlist", "uidlist"), 0);
 	ck_assert_int_eq(put("bind/Maildir/cur/2.M2:2,S", "behind a bind mount"), 0);
-	ck_assert_int_eq(rename_op("mnt/dom/bob/Maildir/cur/1.M1:2,S",
-				   "mnt/dom/bob/Maildir/cur/1.M1:2,RS"),
-			 0);
+	ck_assert_int_eq(
+	    rename_op("mnt/dom/bob/Maildir/cur/1.M1:2,S", "mnt/dom/bob/Maildir/cur/1.M1:2,RS"), 0);
 	commit();
 	expect_content("mnt/dom/bob/Maildir/cur/1.M1:2,RS", "on tmpfs");
 	expect_content("mnt/dom/bob/Maildir/dovecot-uidlist", "uidlist");

@@ -36,8 +36,7 @@ static void uidlist(struct buf *b, unsigned n)
 	buf_printf(b, "3 V1700000000 N%u G3085f01b8f7e5d6a1d000000a1b2c3d4\n", n + 1);
 	for (unsigned i = 1; i <= n; i++)
 		buf_printf(b, "%u :1700%06u.M%uP%u.mail.example.org,S=%u,W=%u\n", i, i,
-			   i * 7919 % 1000003, 1000 + i % 30000, 2000 + i % 9000,
-			   2050 + i % 9000);
+			   i * 7919 % 1000003, 1000 + i % 30000, 2000 + i % 9000, 2050 + i % 9000);
 }
 
 /* Opens a scratch file holding data, positioned at 0. */
@@ -219,11 +218,11 @@ START_TEST(test_bad_signatures)
 	put_be32((char *)bad.data + 8, 64);
 	ck_assert_int_eq(delta_make(buf_slice(&bad), buf_slice(&a), SIZE_MAX, &delta, &e), -1);
 	/* Truncated: inside the header, inside a block. */
-	ck_assert_int_eq(delta_make((struct slice){(char *)sig.data, 7}, buf_slice(&a), SIZE_MAX,
-				    &delta, &e),
-			 -1);
-	ck_assert_int_eq(delta_make((struct slice){(char *)sig.data, sig.len - 3},
-				    buf_slice(&a), SIZE_MAX, &delta, &e),
+	ck_assert_int_eq(
+	    delta_make((struct slice){(char *)sig.data, 7}, buf_slice(&a), SIZE_MAX, &delta, &e),
+	    -1);
+	ck_assert_int_eq(delta_make((struct slice){(char *)sig.data, sig.len - 3}, buf_slice(&a),
+				    SIZE_MAX, &delta, &e),
 			 -1);
 	ck_assert_int_eq(e.code, ERR_CORRUPT);
 	close(fd);
@@ -260,8 +259,8 @@ START_TEST(test_corrupt_delta)
 			ofd = empty_file("out");
 			r = delta_patch(bfd, buf_slice(&delta), ofd, b.len, &size, &e);
 			if (r < 0) {
-				ck_assert_msg(e.code == ERR_CORRUPT || e.code == EFBIG, "code %d %s",
-					      e.code, e.msg);
+				ck_assert_msg(e.code == ERR_CORRUPT || e.code == EFBIG,
+					      "code %d %s", e.code, e.msg);
 				refused++;
 			} else {
 				ck_assert_uint_le(size, b.len);

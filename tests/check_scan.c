@@ -128,17 +128,17 @@ static void rich_tree(void)
 START_TEST(test_listing)
 {
 	static const char *const want[] = {
-		".",
-		"courierimapkeywords",
-		"courierimapkeywords/1700000001.M1P1.host",
-		"courierimapkeywords/:list",
-		"cur",
-		"cur/1700000001.M1P1.host,S=5:2,S",
-		"dovecot-keywords",
-		"dovecot-uidlist",
-		"new",
-		"new/1700000002.M2P2.host",
-		"tmp",
+	    ".",
+	    "courierimapkeywords",
+	    "courierimapkeywords/1700000001.M1P1.host",
+	    "courierimapkeywords/:list",
+	    "cur",
+	    "cur/1700000001.M1P1.host,S=5:2,S",
+	    "dovecot-keywords",
+	    "dovecot-uidlist",
+	    "new",
+	    "new/1700000002.M2P2.host",
+	    "tmp",
 	};
 	struct folder_list l;
 	uint8_t h[SHA256_LEN];
@@ -164,7 +164,7 @@ START_TEST(test_listing)
 	ck_assert_ptr_null(folder_list_find(&l, SLICE_LIT("zzz")));
 	{
 		const struct scan_entry *m =
-			folder_list_find(&l, SLICE_LIT("cur/1700000001.M1P1.host,S=5:2,S"));
+		    folder_list_find(&l, SLICE_LIT("cur/1700000001.M1P1.host,S=5:2,S"));
 		ck_assert_uint_eq(m->size, 5);
 		ck_assert_int_eq(m->mtime_ns, 1600000000123456789LL);
 		ck_assert_uint_eq(m->mode & 07777, 0640);
@@ -360,8 +360,14 @@ static void walk_expect(const char *prefix, const char *const *want, int n)
 START_TEST(test_walk)
 {
 	static const char *const all[] = {
-		"", "a", "a.b", "a.b/Maildir", "a/Maildir", "a/Maildir/.Sent", "a/Maildir/.Sent.Sub",
-		"empty",
+	    "",
+	    "a",
+	    "a.b",
+	    "a.b/Maildir",
+	    "a/Maildir",
+	    "a/Maildir/.Sent",
+	    "a/Maildir/.Sent.Sub",
+	    "empty",
 	};
 	static const char *const sub[] = {"a/Maildir", "a/Maildir/.Sent", "a/Maildir/.Sent.Sub"};
 	struct calls c = {.stop_at = 2};
@@ -404,8 +410,8 @@ static void age_tree(void)
 	nanosleep(&ts, NULL);
 }
 
-static void cache_expect(struct digest_cache *c, const char *folder, uint64_t hits,
-			 uint64_t misses, uint8_t out[WIRE_DIGEST_LEN])
+static void cache_expect(struct digest_cache *c, const char *folder, uint64_t hits, uint64_t misses,
+			 uint8_t out[WIRE_DIGEST_LEN])
 {
 	uint8_t fresh[WIRE_DIGEST_LEN];
 	uint64_t h, m;
@@ -586,8 +592,8 @@ START_TEST(test_concurrent_renames)
 		}
 		folder_list_free(&l);
 		for (int i = 0; i < NMSG; i++)
-			ck_assert_msg(seen[i] == 1, "scan %d: message %d listed %d times", scans,
-				      i, seen[i]);
+			ck_assert_msg(seen[i] == 1, "scan %d: message %d listed %d times", scans, i,
+				      seen[i]);
 		scans++;
 	}
 	kill(pid, SIGKILL);
