@@ -188,12 +188,13 @@ static int list_sub(int dfd, const struct md_rules *rules, const char *sub, enum
 	return r;
 }
 
+/* Directories whose mtimes tell whether a listing saw a quiet folder. */
+static const char *const watched[NSTAMPDIRS] = {".", "cur", "new", COURIER_DIR};
+
 static int stamp_slot(const char *name)
 {
-	static const char *const names[NSTAMPDIRS] = {".", "cur", "new", COURIER_DIR};
-
 	for (int i = 0; i < NSTAMPDIRS; i++) {
-		if (strcmp(name, names[i]) == 0)
+		if (strcmp(name, watched[i]) == 0)
 			return i;
 	}
 	return -1;
@@ -269,9 +270,7 @@ static int list_once(int dfd, const struct md_rules *rules, struct folder_list *
 
 	*quiet_r = *clean_r;
 	for (int i = 0; i < NSTAMPDIRS; i++) {
-		static const char *const names[NSTAMPDIRS] = {".", "cur", "new", COURIER_DIR};
-
-		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+		if (fstatat(dfd, watched[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
 			after[i] = ts_ns(st.st_mtim);
 		if (before[i] != after[i] || after[i] > start - QUIET_NS)
 			*quiet_r = false;
