@@ -808,7 +808,7 @@ static void sig_remember(struct client *c, const char *path, const uint8_t *sha,
 	}
 	c->sig_bytes -= s->sig.len;
 	memcpy(s->sha, sha, SHA256_LEN);
-	if (delta_signature_buf(data, len, &s->sig, &e) < 0)
+	if (delta_signature_buf((struct slice){(const char *)data, len}, &s->sig, &e) < 0)
 		buf_reset(&s->sig);
 	c->sig_bytes += s->sig.len;
 }
@@ -846,10 +846,13 @@ int client_meta(struct client *c, uint64_t lsn, const char *path, const uint8_t 
 		return 1;
 	}
 	sha256_buf(c->content.data, c->content.len, m.delta.result_sha256);
+	/* A delta only when it is much smaller than the file and fits a frame;
+	 * delta_make returns 1 past that bound. */
 	if (base_sha != NULL && sig.len > 0 && c->content.len >= DELTA_MIN_SIZE &&
 	    memcmp(base_sha, m.delta.result_sha256, SHA256_LEN) != 0 &&
-	    delta_compute(sig, c->content.data, c->content.len, &delta, e) == 0 &&
-	    delta.len < c->content.len / 2 && delta.len <= WIRE_CHUNK) {
+	    delta_make(sig, buf_slice(&c->content),
+		       c->content.len / 2 < WIRE_CHUNK ? c->content.len / 2 : WIRE_CHUNK, &delta,
+		       e) == 0) {
 		memcpy(m.delta.base_sha256, base_sha, SHA256_LEN);
 		m.delta.result_size = c->content.len;
 		m.delta.mtime_ns = mtime_ns(&st);
@@ -907,7 +910,7 @@ int client_link(struct client *c, uint64_t lsn, const char *from, const char *to
 {
 	uint8_t sha[SHA256_LEN];
 	struct stat st;
-	int fd, r = 0;
+	int fd;
 
 	if (c->o.dry_run) {
 		dry(c, copy ? "copy" : "link", from, to);

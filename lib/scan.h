@@ -11,9 +11,12 @@
  *   - "."               the folder directory itself (mode, owner)
  *   - "cur", "new", "tmp" its Maildir subdirectories, if present
  *   - "cur/<name>", "new/<name>"  message files
- *   - "<meta>" and "courierimapkeywords/<name>"  metadata files
+ *   - "<meta>" and "courierimapkeywords/<name>"  metadata files, and the
+ *     "courierimapkeywords" directory itself if present (so that the
+ *     sender can create it, with its mode, before filling it)
  * Files in tmp/, excluded names (index caches, locks) and anything else
- * are left out. Symlinks are never followed and never listed.
+ * are left out. Symlinks are never followed and never listed. Directory
+ * entries have size 0.
  *
  * The digest of a folder is SHA-256 (truncated to WIRE_DIGEST_LEN) over
  * its listing: for each entry its name, type, permission bits, and for
@@ -68,19 +71,24 @@ const struct scan_entry *folder_list_find(const struct folder_list *l, struct sl
 
 void scan_digest(const struct folder_list *l, bool deep, uint8_t out[WIRE_DIGEST_LEN]);
 
-/* Calls fn for every folder at or below prefix ("" = whole tree), parents
- * before children, in sorted order. Returns 0, -1 on error, or what fn
- * returned if non-zero (which stops the walk). */
+/* Calls fn for every folder at or below prefix ("" = whole tree), in
+ * strcmp() order of the whole paths (which puts parents before children:
+ * "a" < "a.b" < "a/x"), so two nodes' walks merge with strcmp(). A prefix
+ * that does not exist or is not a folder gives no calls. Returns 0, -1 on
+ * error, or what fn returned if non-zero (which stops the walk). */
 typedef int scan_folder_fn(const char *folder, void *ctx);
 int scan_walk(int rootfd, const struct md_rules *rules, const char *prefix, scan_folder_fn *fn,
 	      void *ctx, struct err *e);
 
 /* Folder digests with a cache, so that summarising a large unchanged store
  * costs a few stat() calls per folder rather than a listing: an entry is
- * reused while the folder's, cur/'s and new/'s directory mtimes and the
- * metadata files' mtimes are unchanged, and is not stored at all when any
- * of them is within two seconds of now (timestamps are coarse; see "racy
- * git"). Persisted as a file in the state directory. */
+ * reused while the folder's, cur/'s, new/'s, tmp/'s and
+ * courierimapkeywords/'s directories and the metadata files keep their
+ * inode, size, mtime and ctime, and is not stored at all when any of them
+ * is within two seconds of the listing (timestamps are coarse; see "racy
+ * git"). Messages are not stamped (Maildir never changes them in place), so
+ * deep digests are never cached. Persisted as a file in the state
+ * directory (path NULL: memory only). */
 struct digest_cache;
 
 struct digest_cache *digest_cache_open(const char *path);

@@ -3,14 +3,18 @@
  * mutation messages into changes of the mail store, durably and
  * idempotently, confined beneath the mail root.
  *
- * Content is written to a temporary file (in MAIL_ROOT/.mdrepl-tmp/, or
- * the folder's tmp/ if that is on another file system), with mode, owner
- * and mtime (ns) set, and is renamed into place only at apply_commit(),
+ * Content is written to a temporary file (in MAIL_ROOT/.mdrepl-tmp/, or,
+ * for a target on another file system or behind a mount point, the
+ * folder's tmp/ or the target's directory under a ".mdrepl-" name), with
+ * mode, owner and mtime (ns) set, and is renamed into place only at
+ * apply_commit(),
  * after its data is on disk — so no partial file is ever visible in cur/
  * or new/. apply_commit() is the group commit: one syncfs() (or an fsync
  * per file) for the data, the renames in the order the operations
  * arrived (message files before the uidlist that names them), then one
- * more syncfs() (or an fsync per touched directory) for the names.
+ * more syncfs() (or an fsync per touched directory) for the names. A
+ * chunked transfer still arriving is not renamed (it keeps its place in
+ * the order for the commit after its last byte).
  *
  * Operations that touch a path with uncommitted content (a link from it,
  * a directory rename or removal above it) first flush the pending content
@@ -18,18 +22,29 @@
  * drops it.
  *
  * Every operation is idempotent: replaying an applied batch after a crash
- * changes nothing. Each returns
+ * changes nothing (a PUT or DELTA whose result is already there with the
+ * same size, mtime and SHA-256 is a no-op). Each returns
  *    0  applied, or already in the requested state;
  *    1  NEED: the content it refers to is not here (rename/link source
- *       missing and target absent, delta base differs); the sender must
- *       send the whole content;
+ *       missing and target absent, delta base differs, a delta that does
+ *       not produce result_sha256), or the target's directory does not
+ *       exist (directories are never created implicitly: the sender sends
+ *       MKDIR first); the sender must send the whole content, with any
+ *       missing directories;
  *   -1  error; e->code is a wire_errcode (WE_PATH, WE_NOSPACE, WE_IO,
  *       WE_INTEGRITY, WE_LIMIT, WE_PROTOCOL) and e->msg says what failed.
  *       The batch must not be acknowledged: call apply_abort().
  *
+ * Bodies: a WF_DEFLATE body must inflate to exactly raw_len bytes; for a
+ * raw body raw_len is not used. LINK without WF_COPY falls back to a local
+ * copy where a hard link is impossible (EXDEV, EMLINK).
+ *
  * SECURITY: every path is checked with sp_check() and resolved with
  * safepath.h beneath the root: no absolute paths, "..", NUL, and no
- * symlink is ever followed. Paths inside tmp/ or excluded are refused.
+ * symlink is ever followed. Paths inside tmp/ or excluded are refused, and
+ * so is anything md_classify() does not call a message, a metadata file or
+ * a folder directory. Files never get set-user-ID or set-group-ID bits;
+ * owners are set only with preserve_owner when running as root.
  */
 #ifndef MDREPL_APPLY_H
 #define MDREPL_APPLY_H
