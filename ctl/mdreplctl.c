@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_journal.h"
 #include "log.h"
 
 static const char *prog = "mdreplctl";
@@ -28,7 +29,9 @@ static void usage(void)
 	       "  audit [--user USER] [--deep] [--json] [--repair]\n"
 	       "                                   compare primary and standby\n"
 	       "  notify PATH...                   report changed paths to the journal\n"
-	       "  journal dump                     print the journal's records\n"
+	       "  journal dump [--from LSN] [--follow]\n"
+	       "                                   print the journal's records\n"
+	       "  journal status                   mdrepl-journald's counters (JSON)\n"
 	       "  gen-certs DIR                    make a private CA and node certificates\n"
 	       "  config                           print the effective configuration\n\n"
 	       "Options:\n"
@@ -71,6 +74,10 @@ int main(int argc, char **argv)
 	cli_load_config(prog, &o, &s);
 	if (strcmp(cmd, "config") == 0) {
 		rc = cmd_config(&s);
+	} else if (strcmp(cmd, "notify") == 0) {
+		rc = cmd_notify(&s, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "journal") == 0) {
+		rc = cmd_journal(&s, argc - optind, argv + optind);
 	} else {
 		log_error("command '%s' is not built yet", cmd);
 		rc = EXIT_FAIL;

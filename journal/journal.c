@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -360,6 +361,11 @@ static int open_dirfd(struct journal *j, const char *dir, struct err *e)
 	j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (j->dirfd < 0)
 		return err_sys(e, "cannot open journal directory %s", dir);
+	/* One writer: a second one would interleave LSNs. */
+	if (flock(j->dirfd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK
+			       ? err_set(e, EBUSY, "journal %s is open for writing by another process", dir)
+			       : err_sys(e, "cannot lock journal directory %s", dir);
 	return 0;
 }
 
