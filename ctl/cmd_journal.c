@@ -1,6 +1,7 @@
 /*
  * cmd_journal.c — `mdreplctl notify PATH...`, `mdreplctl journal dump
- * [--from LSN] [--follow]` and `mdreplctl journal status`.
+ * [--from LSN] [--follow]`, `mdreplctl journal status` and `mdreplctl
+ * journal rescan PATH...`.
  *
  * notify and status go through mdrepl-journald's control socket; dump
  * reads the journal files directly (any node, journald running or not).
@@ -199,10 +200,10 @@ int cmd_journal(const struct settings *s, int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "dump") == 0)
 		return cmd_dump(s, argc - 1, argv + 1);
-	if (argc == 2 && strcmp(argv[1], "status") == 0) {
-		char *req[] = {"status", NULL};
-
-		return call_journald(s, 1, req);
-	}
-	cli_usage_error("mdreplctl", "usage: journal dump [--from LSN] [--follow] | journal status");
+	if (argc == 2 && strcmp(argv[1], "status") == 0)
+		return call_journald(s, 1, argv + 1);
+	if (argc >= 3 && strcmp(argv[1], "rescan") == 0)
+		return call_journald(s, argc - 1, argv + 1);
+	cli_usage_error("mdreplctl", "usage: journal dump [--from LSN] [--follow] | journal status | "
+				     "journal rescan PATH...");
 }

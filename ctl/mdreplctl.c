@@ -31,7 +31,7 @@ static void usage(void)
 	       "  notify PATH...                   report changed paths to the journal\n"
 	       "  journal dump [--from LSN] [--follow]\n"
 	       "                                   print the journal's records\n"
-	       "  journal status                   mdrepl-journald's counters (JSON)\n"
+	       "  journal status | rescan PATH...  journald's counters (JSON); ask for a compare\n"
 	       "  gen-certs DIR                    make a private CA and node certificates\n"
 	       "  config                           print the effective configuration\n\n"
 	       "Options:\n"

@@ -88,7 +88,7 @@ static const char *notify_kind(struct jd *jd, int rootfd, struct buf *rel, enum 
 		if (rel->len == 0 || (S_ISDIR(sb.st_mode) && c.kind == MD_DIR))
 			return NULL;
 		if (S_ISDIR(sb.st_mode) && (c.kind == MD_SUBDIR || c.kind == MD_META)) {
-			buf_set(rel, c.folder.p, c.folder.len); /* rescan its folder */
+			buf_truncate(rel, c.folder.len); /* its folder, a prefix of rel */
 			return NULL;
 		}
 		if (!S_ISDIR(sb.st_mode) && (c.kind == MD_MESSAGE || c.kind == MD_META))
