@@ -491,6 +491,16 @@ static void run(struct state *st, struct counts c, long rate)
 	printf("mdworkload: %ld operations, %zu messages in %zu folders\n", done, st->nm, st->nf);
 }
 
+static void state_free(struct state *st)
+{
+	while (st->nm > 0)
+		del_msg(st, st->nm - 1);
+	for (size_t i = 0; i < st->nf; i++)
+		free(st->folders[i]);
+	free(st->m);
+	free(st->folders);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -533,5 +543,6 @@ int main(int argc, char **argv)
 		setup(&st, (int)users, (int)folders, (int)messages);
 	else
 		run(&st, c, rate);
+	state_free(&st);
 	return 0;
 }
