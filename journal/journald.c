@@ -30,6 +30,7 @@
 #define TICK_MS 1000
 #define STATUS_EVERY_MS 5000
 #define CTL_TIMEOUT_MS 1000
+#define RETRY_START_MS 10000
 
 static const char *prog = "mdrepl-journald";
 
@@ -205,12 +206,17 @@ static int load_role(struct jd *jd, bool force)
 
 void jd_check_role(struct jd *jd, bool force)
 {
-	if (load_role(jd, force) < 0)
+	int changed = load_role(jd, force);
+
+	if (changed < 0)
 		return;
-	if (jd->role == ROLE_PRIMARY && jd->j == NULL)
-		start_primary(jd);
-	else if (jd->role == ROLE_STANDBY && jd->j != NULL)
+	if (jd->role == ROLE_PRIMARY && jd->j == NULL &&
+	    (changed == 1 || now_mono_ms() >= jd->retry_at_ms) && start_primary(jd) < 0) {
+		jd->retry_at_ms = now_mono_ms() + RETRY_START_MS;
+		log_warn("not journaling although primary; retrying in %d s", RETRY_START_MS / 1000);
+	} else if (jd->role == ROLE_STANDBY && jd->j != NULL) {
 		stop_primary(jd);
+	}
 }
 
 static void serve_ctl(struct jd *jd, int lfd)

@@ -29,6 +29,7 @@ struct jd {
 	uint64_t records, rescans;
 	char last_error[ERR_MSG_MAX];
 	uint64_t start_ms;
+	uint64_t retry_at_ms; /* primary but not journaling: when to try again */
 };
 
 /* Appends a record (the watcher's callback, also used by commands).

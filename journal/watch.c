@@ -569,6 +569,16 @@ int watcher_timeout_ms(const struct watcher *w)
 	return due <= now ? 0 : (int)(due - now);
 }
 
+static void reopen_root(struct watcher *w)
+{
+	int fd = open(w->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	close(w->rootfd);
+	w->rootfd = fd;
+}
+
 void watcher_tick(struct watcher *w)
 {
 	uint64_t now = now_mono_ms();
@@ -579,6 +589,8 @@ void watcher_tick(struct watcher *w)
 		struct walk wk = {.rescan_new = true};
 
 		w->retry = false;
+		if (wtree_root(w->tree) == NULL)
+			reopen_root(w); /* mail_root was deleted or moved */
 		if (rewalk(w, &wk) < 0 && !w->retry) {
 			w->retry = true;
 			w->retry_at_ms = now + RETRY_MS;

@@ -759,6 +759,22 @@ START_TEST(test_boot_id_rule)
 }
 END_TEST
 
+START_TEST(test_one_writer)
+{
+	struct journal *j = open_ok(&opts_default, NULL), *j2;
+	struct err e;
+	bool clean;
+
+	j2 = journal_open(jdir, &opts_default, &clean, &e);
+	ck_assert_ptr_null(j2);
+	ck_assert_int_eq(e.code, EBUSY);
+	ck_assert_ptr_nonnull(strstr(e.msg, "open for writing by another process"));
+	journal_free(&j);
+	j2 = open_ok(&opts_default, NULL);
+	journal_free(&j2);
+}
+END_TEST
+
 START_TEST(test_no_journal)
 {
 	struct err e;
@@ -830,6 +846,7 @@ static Suite *journal_suite(void)
 	tcase_add_test(retention, test_max_size);
 	tcase_add_test(retention, test_marker);
 	tcase_add_test(limits, test_no_journal);
+	tcase_add_test(limits, test_one_writer);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, recovery);
 	suite_add_tcase(s, retention);
