@@ -25,7 +25,7 @@
 #include "xalloc.h"
 
 #define CALL_TIMEOUT_MS 10000
-#define FOLLOW_POLL_MS 200
+#define FOLLOW_POLL_MS	200
 
 static volatile sig_atomic_t interrupted;
 
@@ -46,8 +46,8 @@ static int call_journald(const struct settings *s, int argc, char **argv)
 		fprintf(stderr, "mdreplctl: %s\n", e.msg);
 		goto out;
 	}
-	if (ctl_call(buf_cstr(&path), argc, (const char *const *)argv, &out, CALL_TIMEOUT_MS,
-		     &e) < 0) {
+	if (ctl_call(buf_cstr(&path), argc, (const char *const *)argv, &out, CALL_TIMEOUT_MS, &e) <
+	    0) {
 		fprintf(stderr, "mdreplctl: cannot reach mdrepl-journald: %s (is it running?)\n",
 			e.msg);
 		goto out;
@@ -55,8 +55,8 @@ static int call_journald(const struct settings *s, int argc, char **argv)
 	fwrite(out.data ? (const char *)out.data : "", 1, out.len, stdout);
 	rc = out.len > 0 && strncmp(buf_cstr(&out), "error:", 6) != 0 &&
 		     strstr(buf_cstr(&out), "\nerror:") == NULL
-	     ? EXIT_OK
-	     : EXIT_FAIL;
+		 ? EXIT_OK
+		 : EXIT_FAIL;
 out:
 	buf_free(&path);
 	buf_free(&out);
@@ -127,8 +127,9 @@ static int dump(const char *jdir, uint64_t from, bool follow)
 		return EXIT_FAIL;
 	}
 	if (gap && from > 1)
-		fprintf(stderr, "mdreplctl: records from LSN %" PRIu64
-				" on were deleted by retention; starting at the oldest one left\n",
+		fprintf(stderr,
+			"mdreplctl: records from LSN %" PRIu64
+			" on were deleted by retention; starting at the oldest one left\n",
 			from);
 	while (!interrupted) {
 		rc = jreader_next(rd, &r, &e);
@@ -163,9 +164,9 @@ static int dump(const char *jdir, uint64_t from, bool follow)
 
 static int cmd_dump(const struct settings *s, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"from", required_argument, NULL, 'F'}, {"follow", no_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"from", required_argument, NULL, 'F'},
+						 {"follow", no_argument, NULL, 'f'},
+						 {NULL, 0, NULL, 0}};
 	struct sigaction sa = {.sa_handler = on_sigint};
 	uint64_t from = 0;
 	bool follow = false;
@@ -180,7 +181,8 @@ static int cmd_dump(const struct settings *s, int argc, char **argv)
 			errno = 0;
 			from = strtoull(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || end == optarg)
-				cli_usage_error("mdreplctl", "--from needs an LSN, not '%s'", optarg);
+				cli_usage_error("mdreplctl", "--from needs an LSN, not '%s'",
+						optarg);
 		} else {
 			cli_usage_error("mdreplctl", "journal dump [--from LSN] [--follow]");
 		}
@@ -204,6 +206,7 @@ int cmd_journal(const struct settings *s, int argc, char **argv)
 		return call_journald(s, 1, argv + 1);
 	if (argc >= 3 && strcmp(argv[1], "rescan") == 0)
 		return call_journald(s, argc - 1, argv + 1);
-	cli_usage_error("mdreplctl", "usage: journal dump [--from LSN] [--follow] | journal status | "
-				     "journal rescan PATH...");
+	cli_usage_error("mdreplctl",
+			"usage: journal dump [--from LSN] [--follow] | journal status | "
+			"journal rescan PATH...");
 }

@@ -37,7 +37,8 @@ static int to_relative(const char *root, const char *arg, struct buf *rel, struc
 	while (rootlen > 1 && root[rootlen - 1] == '/')
 		rootlen--;
 	if (arg[0] == '/') {
-		if (strncmp(arg, root, rootlen) != 0 || (arg[rootlen] != '/' && arg[rootlen] != '\0')) {
+		if (strncmp(arg, root, rootlen) != 0 ||
+		    (arg[rootlen] != '/' && arg[rootlen] != '\0')) {
 			buf_printf(why, "not under mail_root %.*s", (int)rootlen, root);
 			return -1;
 		}
@@ -84,7 +85,9 @@ static const char *notify_kind(struct jd *jd, int rootfd, struct buf *rel, enum 
 
 	if (stat_rel(rootfd, buf_cstr(rel), &sb) == 0) {
 		md_classify(jd->rules, s, S_ISDIR(sb.st_mode), &c);
-		*t = S_ISDIR(sb.st_mode) ? JR_RESCAN : c.kind == MD_META ? JR_META_CHANGED : JR_CREATE;
+		*t = S_ISDIR(sb.st_mode) ? JR_RESCAN
+		     : c.kind == MD_META ? JR_META_CHANGED
+					 : JR_CREATE;
 		if (rel->len == 0 || (S_ISDIR(sb.st_mode) && c.kind == MD_DIR))
 			return NULL;
 		if (S_ISDIR(sb.st_mode) && (c.kind == MD_SUBDIR || c.kind == MD_META)) {
@@ -139,8 +142,10 @@ static void paths_cmd(struct jd *jd, bool rescan, int argc, char **argv, struct 
 			buf_printf(out, "error: %s: %s\n", argv[i], bad);
 			continue;
 		}
-		if (jd_append(jd, t, rescan ? JR_F_SUBTREE : 0, buf_slice(&rel), SLICE_LIT("")) < 0) {
-			buf_printf(out, "error: %s: cannot journal it: %s\n", argv[i], jd->last_error);
+		if (jd_append(jd, t, rescan ? JR_F_SUBTREE : 0, buf_slice(&rel), SLICE_LIT("")) <
+		    0) {
+			buf_printf(out, "error: %s: cannot journal it: %s\n", argv[i],
+				   jd->last_error);
 			continue;
 		}
 		buf_printf(out, "ok %s%s %s\n", jrec_type_name(t), rescan ? " subtree" : "",
@@ -205,11 +210,13 @@ void jdctl_handle(struct jd *jd, int argc, char **argv, struct buf *out)
 		buf_printf(out, "ok role %s\n", role_name(jd->role));
 	} else if (strcmp(cmd, "notify") == 0 || strcmp(cmd, "rescan") == 0) {
 		if (jd->j == NULL)
-			buf_printf(out, "error: this node is a %s: mdrepl-journald is not journaling\n",
+			buf_printf(out,
+				   "error: this node is a %s: mdrepl-journald is not journaling\n",
 				   role_name(jd->role));
 		else
 			paths_cmd(jd, cmd[0] == 'r', argc, argv, out);
 	} else {
-		buf_printf(out, "error: unknown command '%s' (status, notify, rescan, role)\n", cmd);
+		buf_printf(out, "error: unknown command '%s' (status, notify, rescan, role)\n",
+			   cmd);
 	}
 }

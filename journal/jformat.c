@@ -115,11 +115,12 @@ int jseg_hdr_read(int fd, const char *path, struct jseg_hdr *h, struct err *e)
 	if (n < 0)
 		return err_sys(e, "cannot read journal segment %s", path);
 	if (n < (ssize_t)sizeof(b))
-		return err_set(e, ERR_CORRUPT, "journal corrupt: %s: offset 0: truncated header (%zd bytes)",
-			       path, n);
+		return err_set(e, ERR_CORRUPT,
+			       "journal corrupt: %s: offset 0: truncated header (%zd bytes)", path,
+			       n);
 	if (memcmp(b, JSEG_MAGIC, 8) != 0)
-		return err_set(e, ERR_CORRUPT, "journal corrupt: %s: offset 0: not a journal segment",
-			       path);
+		return err_set(e, ERR_CORRUPT,
+			       "journal corrupt: %s: offset 0: not a journal segment", path);
 	version = get_le32(b + 8);
 	if (version != JSEG_VERSION)
 		return err_set(e, ERR_CORRUPT,
@@ -350,8 +351,9 @@ int jscan_next(struct jscan *s, struct jrec *r, struct err *e)
 			if (r->lsn != s->next_lsn) {
 				char msg[96];
 
-				snprintf(msg, sizeof(msg), "record has LSN %" PRIu64 ", expected %" PRIu64,
-					 r->lsn, s->next_lsn);
+				snprintf(msg, sizeof(msg),
+					 "record has LSN %" PRIu64 ", expected %" PRIu64, r->lsn,
+					 s->next_lsn);
 				return corrupt(s, s->off + s->pos, msg, e);
 			}
 			s->pos += len;

@@ -17,18 +17,18 @@
 #include "err.h"
 #include "journal.h"
 
-#define JSEG_MAGIC "MDRJRNL\0"
-#define JSEG_VERSION 1
-#define JSEG_HDR_LEN 48
-#define JREC_HDR_LEN 36
-#define JREC_PATH_MAX 4095
-#define JREC_MAX_LEN (JREC_HDR_LEN + 2 * JREC_PATH_MAX)
-#define JSEG_SUFFIX ".seg"
+#define JSEG_MAGIC     "MDRJRNL\0"
+#define JSEG_VERSION   1
+#define JSEG_HDR_LEN   48
+#define JREC_HDR_LEN   36
+#define JREC_PATH_MAX  4095
+#define JREC_MAX_LEN   (JREC_HDR_LEN + 2 * JREC_PATH_MAX)
+#define JSEG_SUFFIX    ".seg"
 #define JSEG_NAME_SIZE 24 /* "<16 hex>.seg" + NUL, rounded up */
 
-#define JMETA_FILE "journal.meta"
-#define JACKED_FILE "acked"
-#define JMARKER_FILE "needs-full-sync"
+#define JMETA_FILE	"journal.meta"
+#define JACKED_FILE	"acked"
+#define JMARKER_FILE	"needs-full-sync"
 #define JMARKER_CLAIMED "needs-full-sync.claimed"
 
 struct jseg_hdr {
@@ -57,17 +57,17 @@ void jrec_encode(struct buf *out, const struct jrec *r);
 /* A cursor over one segment's records. */
 struct jscan {
 	int fd;
-	char *path;		/* for messages */
+	char *path; /* for messages */
 	struct jseg_hdr hdr;
-	uint64_t next_lsn;	/* LSN the next record must carry */
-	uint64_t last_type;	/* type of the last record returned (0 = none) */
+	uint64_t next_lsn;  /* LSN the next record must carry */
+	uint64_t last_type; /* type of the last record returned (0 = none) */
 	uint64_t last_time_ns;
-	uint64_t off;		/* file offset of buf.data[0] */
-	size_t pos;		/* parse position in buf */
+	uint64_t off; /* file offset of buf.data[0] */
+	size_t pos;   /* parse position in buf */
 	struct buf buf;
 	/* Set when jscan_next() returns 0: */
-	uint64_t tail_off;	/* offset just past the last good record */
-	bool torn;		/* bytes after tail_off that do not form a record */
+	uint64_t tail_off; /* offset just past the last good record */
+	bool torn;	   /* bytes after tail_off that do not form a record */
 };
 
 /* Opens dir/<segment of first_lsn> (O_RDONLY or O_RDWR) and checks its

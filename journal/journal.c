@@ -30,7 +30,7 @@
 #include "xalloc.h"
 
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
-#define BOOT_ID_MAX 64
+#define BOOT_ID_MAX  64
 
 struct seginfo {
 	uint64_t first; /* first LSN */
@@ -42,30 +42,30 @@ struct journal {
 	int dirfd;
 	struct journal_opts o;
 	uint64_t id;
-	int fd;		       /* the current (newest) segment */
-	struct seginfo *segs;  /* oldest first; the last is the current one */
+	int fd;		      /* the current (newest) segment */
+	struct seginfo *segs; /* oldest first; the last is the current one */
 	size_t nsegs, cap;
-	uint64_t head;	       /* last LSN appended */
-	uint64_t durable;      /* last LSN fsync'd */
-	uint64_t pending;      /* records appended since the last fsync */
+	uint64_t head;	  /* last LSN appended */
+	uint64_t durable; /* last LSN fsync'd */
+	uint64_t pending; /* records appended since the last fsync */
 	uint64_t pending_since_ms;
 	uint64_t total_size;
-	bool broken;	       /* a failed write or fsync: refuse further appends */
-	struct buf rec;	       /* encoding buffer */
+	bool broken;	/* a failed write or fsync: refuse further appends */
+	struct buf rec; /* encoding buffer */
 	struct journal_stats st;
 };
 
 static const char *const type_names[] = {
-	[JR_CREATE] = "create",
-	[JR_RENAME] = "rename",
-	[JR_UNLINK] = "unlink",
-	[JR_FOLDER_CREATE] = "folder_create",
-	[JR_FOLDER_DELETE] = "folder_delete",
-	[JR_FOLDER_RENAME] = "folder_rename",
-	[JR_META_CHANGED] = "meta_changed",
-	[JR_RESCAN] = "rescan",
-	[JR_START] = "start",
-	[JR_STOP] = "stop",
+    [JR_CREATE] = "create",
+    [JR_RENAME] = "rename",
+    [JR_UNLINK] = "unlink",
+    [JR_FOLDER_CREATE] = "folder_create",
+    [JR_FOLDER_DELETE] = "folder_delete",
+    [JR_FOLDER_RENAME] = "folder_rename",
+    [JR_META_CHANGED] = "meta_changed",
+    [JR_RESCAN] = "rescan",
+    [JR_START] = "start",
+    [JR_STOP] = "stop",
 };
 
 const char *jrec_type_name(enum jrec_type t)
@@ -132,8 +132,9 @@ static int write_meta(struct journal *j, const char *boot, struct err *e)
 	struct buf b = BUF_INIT;
 	int r;
 
-	buf_printf(&b, "# mdrepl journal metadata (docs/journal.md)\njournal_id=%016" PRIx64
-		       "\nboot_id=%s\n",
+	buf_printf(&b,
+		   "# mdrepl journal metadata (docs/journal.md)\njournal_id=%016" PRIx64
+		   "\nboot_id=%s\n",
 		   j->id, boot);
 	r = fs_write_atomic(j->dirfd, JMETA_FILE, b.data, b.len, 0600, e);
 	buf_free(&b);
@@ -233,8 +234,9 @@ static int drop_stale_segments(struct journal *j, const uint64_t *lsns, size_t n
 			return -1;
 		if (sc.hdr.journal_id != j->id) {
 			jseg_name(lsns[i], name);
-			log_warn("deleting journal segment %s/%s of an earlier journal id %016" PRIx64,
-				 j->dir, name, sc.hdr.journal_id);
+			log_warn(
+			    "deleting journal segment %s/%s of an earlier journal id %016" PRIx64,
+			    j->dir, name, sc.hdr.journal_id);
 			unlinkat(j->dirfd, name, 0);
 		}
 		jscan_close(&sc);
@@ -259,7 +261,8 @@ static int scan_segment(struct journal *j, uint64_t first, bool newest, struct j
 		goto fail;
 	if (sc->torn && !newest) {
 		err_set(e, ERR_CORRUPT,
-			"journal corrupt: %s: offset %" PRIu64 ": incomplete record in a closed segment",
+			"journal corrupt: %s: offset %" PRIu64
+			": incomplete record in a closed segment",
 			sc->path, sc->tail_off);
 		goto fail;
 	}
@@ -302,7 +305,8 @@ static int recover(struct journal *j, const uint64_t *lsns, size_t n, uint64_t *
 			*last_type_r = prev.last_type;
 		if (prev.hdr.journal_id == j->id && prev.next_lsn != lsns[n - 1]) {
 			err_set(e, ERR_CORRUPT,
-				"journal corrupt: %s: ends at LSN %" PRIu64 " but the next segment starts at %" PRIu64,
+				"journal corrupt: %s: ends at LSN %" PRIu64
+				" but the next segment starts at %" PRIu64,
 				prev.path, prev.next_lsn - 1, lsns[n - 1]);
 			jscan_close(&prev);
 			return -1;
@@ -364,8 +368,9 @@ static int open_dirfd(struct journal *j, const char *dir, struct err *e)
 	/* One writer: a second one would interleave LSNs. */
 	if (flock(j->dirfd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK
-			       ? err_set(e, EBUSY, "journal %s is open for writing by another process", dir)
-			       : err_sys(e, "cannot lock journal directory %s", dir);
+			   ? err_set(e, EBUSY, "journal %s is open for writing by another process",
+				     dir)
+			   : err_sys(e, "cannot lock journal directory %s", dir);
 	return 0;
 }
 
@@ -572,7 +577,8 @@ int journal_retain(struct journal *j, struct err *e)
 				return -1;
 			marked = true;
 			log_warn("journal %s is larger than max_size %" PRIu64
-				 " bytes: deleting unacknowledged records; the standby needs a full sync",
+				 " bytes: deleting unacknowledged records; the standby needs a "
+				 "full sync",
 				 j->dir, j->o.max_size);
 		}
 		if (delete_oldest(j, e) < 0)

@@ -27,10 +27,10 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define TICK_MS 1000
+#define TICK_MS		1000
 #define STATUS_EVERY_MS 5000
-#define CTL_TIMEOUT_MS 1000
-#define RETRY_START_MS 10000
+#define CTL_TIMEOUT_MS	1000
+#define RETRY_START_MS	10000
 
 static const char *prog = "mdrepl-journald";
 
@@ -60,8 +60,8 @@ int jd_append(struct jd *jd, enum jrec_type t, uint32_t flags, struct slice path
 	if (jd->j == NULL)
 		return -1;
 	if (jd->lost) {
-		if (journal_append(jd->j, JR_RESCAN, JR_F_SUBTREE, SLICE_LIT(""), SLICE_LIT(""), NULL,
-				   &e) < 0)
+		if (journal_append(jd->j, JR_RESCAN, JR_F_SUBTREE, SLICE_LIT(""), SLICE_LIT(""),
+				   NULL, &e) < 0)
 			goto fail;
 		jd->lost = false;
 		jd->records++;
@@ -139,7 +139,8 @@ static int start_primary(struct jd *jd)
 		return -1;
 	if (clean && journal_head(jd->j) > 0)
 		stop_ns = last_stop_ns(jd);
-	jd_append(jd, JR_START, 0, clean ? SLICE_LIT("clean") : SLICE_LIT("unclean"), SLICE_LIT(""));
+	jd_append(jd, JR_START, 0, clean ? SLICE_LIT("clean") : SLICE_LIT("unclean"),
+		  SLICE_LIT(""));
 	jd->w = watcher_new(jd->s->node.mail_root, jd->rules, on_record, jd, &e);
 	if (jd->w == NULL || watcher_start(jd->w, stop_ns, &e) < 0) {
 		log_error("%s", e.msg);
@@ -213,7 +214,8 @@ void jd_check_role(struct jd *jd, bool force)
 	if (jd->role == ROLE_PRIMARY && jd->j == NULL &&
 	    (changed == 1 || now_mono_ms() >= jd->retry_at_ms) && start_primary(jd) < 0) {
 		jd->retry_at_ms = now_mono_ms() + RETRY_START_MS;
-		log_warn("not journaling although primary; retrying in %d s", RETRY_START_MS / 1000);
+		log_warn("not journaling although primary; retrying in %d s",
+			 RETRY_START_MS / 1000);
 	} else if (jd->role == ROLE_STANDBY && jd->j != NULL) {
 		stop_primary(jd);
 	}
@@ -282,7 +284,8 @@ static int run(struct jd *jd, int sigfd, int lfd)
 	uint64_t next_wd = now_mono_ms() + wd_ms, status_at = 0;
 
 	for (;;) {
-		struct pollfd pfd[3] = {{sigfd, POLLIN, 0}, {lfd, POLLIN, 0},
+		struct pollfd pfd[3] = {{sigfd, POLLIN, 0},
+					{lfd, POLLIN, 0},
 					{jd->w ? watcher_fd(jd->w) : -1, POLLIN, 0}};
 		uint64_t now = now_mono_ms();
 		int timeout = next_tick > now ? (int)(next_tick - now) : 0;
@@ -291,7 +294,8 @@ static int run(struct jd *jd, int sigfd, int lfd)
 
 		if (jd->j != NULL && (due = journal_sync(jd->j, false, &e)) != -1) {
 			if (due == -2) {
-				log_error("%s: exiting, so that the restart journals a rescan", e.msg);
+				log_error("%s: exiting, so that the restart journals a rescan",
+					  e.msg);
 				return -1;
 			}
 			timeout = min_timeout(timeout, due);

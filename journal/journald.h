@@ -19,8 +19,8 @@
 struct jd {
 	const struct settings *s;
 	struct md_rules *rules;
-	char *jdir;	  /* STATE_DIR/journal */
-	char *sock_path;  /* STATE_DIR/journald.sock */
+	char *jdir;	 /* STATE_DIR/journal */
+	char *sock_path; /* STATE_DIR/journald.sock */
 	enum role role;
 	struct stat role_st; /* node.state as last read */
 	struct journal *j;   /* open while primary */

@@ -50,8 +50,7 @@ static ssize_t find_segment(const uint64_t *v, size_t n, uint64_t lsn)
 /* Opens segments from index i on until one of the journal's own id opens
  * (older ones may be leftovers of an earlier id). Returns the index used
  * or -1. */
-static ssize_t open_from(struct jreader *rd, const uint64_t *v, size_t n, size_t i,
-			 struct err *e)
+static ssize_t open_from(struct jreader *rd, const uint64_t *v, size_t n, size_t i, struct err *e)
 {
 	for (; i < n; i++) {
 		if (jscan_open(&rd->sc, rd->dirfd, rd->dir, v[i], O_RDONLY, e) < 0) {
@@ -158,8 +157,8 @@ static int next_segment(struct jreader *rd, struct jrec *r, struct err *e)
 	}
 	if (next.hdr.journal_id != rd->id) {
 		rc = err_set(e, ESTALE,
-			     "journal %s was restarted with a new id %016" PRIx64 " (was %016" PRIx64
-			     "): reopen and do a full compare",
+			     "journal %s was restarted with a new id %016" PRIx64
+			     " (was %016" PRIx64 "): reopen and do a full compare",
 			     rd->dir, next.hdr.journal_id, rd->id);
 		jscan_close(&next);
 		return rc;

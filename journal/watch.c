@@ -31,13 +31,13 @@
 #include "wtree.h"
 #include "xalloc.h"
 
-#define WATCH_MASK                                                                           \
-	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | \
+#define WATCH_MASK                                                                                 \
+	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF |   \
 	 IN_MOVE_SELF | IN_ONLYDIR)
-#define PENDING_MS 5	       /* how long a MOVED_FROM waits for its MOVED_TO */
-#define RETRY_MS (30 * 1000)   /* retry of directories that could not be watched */
-#define EVBUF_SIZE (64 * 1024)
-#define READS_PER_CALL 16
+#define PENDING_MS	 5	     /* how long a MOVED_FROM waits for its MOVED_TO */
+#define RETRY_MS	 (30 * 1000) /* retry of directories that could not be watched */
+#define EVBUF_SIZE	 (64 * 1024)
+#define READS_PER_CALL	 16
 #define CHANGED_SLACK_NS 1000000000ULL /* timestamps are coarse */
 
 /* A MOVED_FROM waiting for its MOVED_TO. */
@@ -71,10 +71,10 @@ struct watcher {
 
 /* What a walk journals about what it finds. */
 struct walk {
-	bool emit;	     /* a new directory: journal everything in it */
-	bool rescan_new;     /* a retry: rescan what gets its first watch */
-	uint64_t since_ns;   /* restart: rescan what changed since */
-	struct buf last;     /* last folder rescanned (cur/ and new/ share one) */
+	bool emit;	   /* a new directory: journal everything in it */
+	bool rescan_new;   /* a retry: rescan what gets its first watch */
+	uint64_t since_ns; /* restart: rescan what changed since */
+	struct buf last;   /* last folder rescanned (cur/ and new/ share one) */
 	uint64_t failed;
 	int first_errno;
 	char *first_failed;
@@ -153,8 +153,7 @@ static int add_watch(struct watcher *w, int fd, const char *rel)
 	return wd;
 }
 
-static void watch_failed(struct watcher *w, struct buf *rel, int err, struct walk *wk,
-			 bool covered)
+static void watch_failed(struct watcher *w, struct buf *rel, int err, struct walk *wk, bool covered)
 {
 	if (err == ENOENT || err == ENOTDIR)
 		return; /* gone already: its parent's events say so */
@@ -212,7 +211,8 @@ static void list_entry(struct watcher *w, struct wnode *node, int dfd, const str
 	if (wk->emit)
 		emit1(w, c.kind == MD_META ? JR_META_CHANGED : JR_CREATE, 0, buf_slice(rel));
 	else if (wk->since_ns != 0 && c.kind == MD_META &&
-		 fstatat(dfd, d->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && changed_since(&sb, wk->since_ns))
+		 fstatat(dfd, d->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		 changed_since(&sb, wk->since_ns))
 		emit1(w, JR_META_CHANGED, 0, buf_slice(rel));
 }
 
@@ -296,12 +296,13 @@ static void walk_done(struct watcher *w, struct walk *wk)
 {
 	w->st.failed = wk->failed;
 	if (wk->failed > 0 && wk->first_errno == ENOSPC)
-		log_error("cannot watch %llu directories (first %s/%s): inotify watch limit reached "
-			  "(fs.inotify.max_user_watches = %d); raise it, e.g. sysctl -w "
-			  "fs.inotify.max_user_watches=%d; journaled rescans for them, retrying in %d s",
-			  (unsigned long long)wk->failed, w->root, wk->first_failed,
-			  read_sysctl("/proc/sys/fs/inotify/max_user_watches"),
-			  2 * read_sysctl("/proc/sys/fs/inotify/max_user_watches"), RETRY_MS / 1000);
+		log_error(
+		    "cannot watch %llu directories (first %s/%s): inotify watch limit reached "
+		    "(fs.inotify.max_user_watches = %d); raise it, e.g. sysctl -w "
+		    "fs.inotify.max_user_watches=%d; journaled rescans for them, retrying in %d s",
+		    (unsigned long long)wk->failed, w->root, wk->first_failed,
+		    read_sysctl("/proc/sys/fs/inotify/max_user_watches"),
+		    2 * read_sysctl("/proc/sys/fs/inotify/max_user_watches"), RETRY_MS / 1000);
 	else if (wk->failed > 0)
 		log_error("cannot watch %llu directories (first %s/%s): %s; journaled rescans for "
 			  "them, retrying in %d s",
@@ -438,8 +439,7 @@ static void moved(struct watcher *w, struct wnode *dir, const char *name, const 
 	file_changed(w, c);
 }
 
-static void set_pending(struct watcher *w, const struct inotify_event *ev,
-			const struct md_class *c)
+static void set_pending(struct watcher *w, const struct inotify_event *ev, const struct md_class *c)
 {
 	struct pending *p = &w->pend;
 

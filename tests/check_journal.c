@@ -24,8 +24,8 @@
 #include "testutil.h"
 #include "xalloc.h"
 
-#define SEG_HDR 48
-#define REC_HDR 36
+#define SEG_HDR	   48
+#define REC_HDR	   36
 #define PATH_MAX_J 4095
 
 static char tdir[4096], jdir[4200];
@@ -145,9 +145,8 @@ START_TEST(test_roundtrip)
 	{
 		char *over = xasprintf("%sX", longp);
 
-		ck_assert_int_eq(journal_append(j, JR_CREATE, 0, slice_cstr(over), SLICE_LIT(""),
-						NULL, &e),
-				 -1);
+		ck_assert_int_eq(
+		    journal_append(j, JR_CREATE, 0, slice_cstr(over), SLICE_LIT(""), NULL, &e), -1);
 		ck_assert_int_eq(e.code, ENAMETOOLONG);
 		free(over);
 	}
@@ -253,8 +252,8 @@ START_TEST(test_model)
 
 		for (int i = 0; i < n; i++) {
 			model_record(head + 1, &t, &p, &p2);
-			ck_assert_int_eq(journal_append(j, t, 0, buf_slice(&p), buf_slice(&p2), &lsn, &e),
-					 0);
+			ck_assert_int_eq(
+			    journal_append(j, t, 0, buf_slice(&p), buf_slice(&p2), &lsn, &e), 0);
 			ck_assert_uint_eq(lsn, ++head);
 		}
 		if (random() % 3 == 0)

@@ -38,8 +38,7 @@ static char root[1024], outside[1100];
 static struct md_rules *rules;
 static struct watcher *w;
 
-static void on_record(void *ctx, enum jrec_type t, uint32_t flags, struct slice p,
-		      struct slice p2)
+static void on_record(void *ctx, enum jrec_type t, uint32_t flags, struct slice p, struct slice p2)
 {
 	(void)ctx;
 	ck_assert_uint_lt(nrecs, sizeof(recs) / sizeof(recs[0]));
@@ -153,12 +152,12 @@ static void dump(void)
 		fprintf(stderr, "  %s %s %s\n", jrec_type_name(recs[i].t), recs[i].p, recs[i].p2);
 }
 
-#define EXPECT(t, p, p2)                                                              \
-	do {                                                                          \
-		if (find(0, t, p, p2) < 0) {                                          \
-			dump();                                                       \
-			ck_abort_msg("no %s %s %s", jrec_type_name(t), p, p2 ? p2 : ""); \
-		}                                                                     \
+#define EXPECT(t, p, p2)                                                                           \
+	do {                                                                                       \
+		if (find(0, t, p, p2) < 0) {                                                       \
+			dump();                                                                    \
+			ck_abort_msg("no %s %s %s", jrec_type_name(t), p, p2 ? p2 : "");           \
+		}                                                                                  \
 	} while (0)
 
 static uint64_t watches(void)
@@ -223,11 +222,11 @@ START_TEST(test_messages)
 	settle();
 	ck_assert_uint_eq(nrecs, 7);
 	ck_assert_int_eq(find(0, JR_CREATE, "bob/Maildir/new/1.M1.h,S=5", NULL), 0);
-	ck_assert_int_eq(find(0, JR_RENAME, "bob/Maildir/new/1.M1.h,S=5", "bob/Maildir/cur/1.M1.h,S=5:2,S"),
-			 1);
-	ck_assert_int_eq(find(0, JR_RENAME, "bob/Maildir/cur/1.M1.h,S=5:2,S",
-			      "bob/Maildir/cur/1.M1.h,S=5:2,RS"),
-			 2);
+	ck_assert_int_eq(
+	    find(0, JR_RENAME, "bob/Maildir/new/1.M1.h,S=5", "bob/Maildir/cur/1.M1.h,S=5:2,S"), 1);
+	ck_assert_int_eq(
+	    find(0, JR_RENAME, "bob/Maildir/cur/1.M1.h,S=5:2,S", "bob/Maildir/cur/1.M1.h,S=5:2,RS"),
+	    2);
 	ck_assert_int_eq(find(0, JR_RENAME, "bob/Maildir/cur/1.M1.h,S=5:2,RS",
 			      "bob/Maildir/.Sent/cur/1.M1.h,S=5:2,RS"),
 			 3);
@@ -319,7 +318,8 @@ START_TEST(test_folder_rename)
 	mv("bob/Maildir/.Sent", "bob/Maildir/.Sent Items");
 	put("bob/Maildir/.Sent Items/cur/1.M1.h:2,S", "x\n");
 	settle();
-	ck_assert_int_eq(find(0, JR_FOLDER_RENAME, "bob/Maildir/.Sent", "bob/Maildir/.Sent Items"), 0);
+	ck_assert_int_eq(find(0, JR_FOLDER_RENAME, "bob/Maildir/.Sent", "bob/Maildir/.Sent Items"),
+			 0);
 	EXPECT(JR_CREATE, "bob/Maildir/.Sent Items/cur/1.M1.h:2,S", NULL);
 	ck_assert_uint_eq(watches(), 8);
 	/* deleted, created again under the same name, renamed: the new

@@ -43,8 +43,8 @@
 #include "safepath.h"
 #include "xalloc.h"
 
-#define PH "\0jreplay placeholder\0"
-#define PH_LEN (sizeof(PH) - 1)
+#define PH	  "\0jreplay placeholder\0"
+#define PH_LEN	  (sizeof(PH) - 1)
 #define MAX_SHOWN 30
 
 struct rp {

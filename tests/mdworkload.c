@@ -196,8 +196,8 @@ static void flag(struct state *st)
 	msg_path(st, m, from);
 	info = strstr(m->name, ":2,");
 	if (m->sub == 'n' || info == NULL) {
-		snprintf(name, sizeof(name), "%.*s:2,S", (int)(info ? info - m->name : (long)strlen(m->name)),
-			 m->name);
+		snprintf(name, sizeof(name), "%.*s:2,S",
+			 (int)(info ? info - m->name : (long)strlen(m->name)), m->name);
 	} else {
 		char flags[64] = "", c = letters[pick(5)];
 		size_t k = 0;
@@ -385,9 +385,9 @@ static void scan(struct state *st, const char *rel, int depth)
 		scan_sub(st, rel, 'c');
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-		    strcmp(e->d_name, "cur") == 0 || strcmp(e->d_name, "new") == 0 ||
-		    strcmp(e->d_name, "tmp") == 0)
+		if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, "cur") == 0 ||
+		    strcmp(e->d_name, "new") == 0 || strcmp(e->d_name, "tmp") == 0)
 			continue;
 		if (rel[0] == '\0')
 			pathf(sub, "%s", e->d_name);
@@ -458,7 +458,8 @@ static void run(struct state *st, struct counts c, long rate)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		long total = c.deliveries + c.flags + c.moves + c.expunges + c.folder_ops + c.uidlists;
+		long total =
+		    c.deliveries + c.flags + c.moves + c.expunges + c.folder_ops + c.uidlists;
 		long r;
 
 		if (total == 0)
@@ -503,13 +504,18 @@ static void state_free(struct state *st)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"users", required_argument, NULL, 'u'},      {"folders", required_argument, NULL, 'F'},
-		{"messages", required_argument, NULL, 'm'},   {"deliveries", required_argument, NULL, 'd'},
-		{"flags", required_argument, NULL, 'f'},      {"moves", required_argument, NULL, 'v'},
-		{"expunges", required_argument, NULL, 'x'},   {"folder-ops", required_argument, NULL, 'o'},
-		{"uidlists", required_argument, NULL, 'l'},   {"rate", required_argument, NULL, 'r'},
-		{"seed", required_argument, NULL, 's'},	      {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"users", required_argument, NULL, 'u'},
+						 {"folders", required_argument, NULL, 'F'},
+						 {"messages", required_argument, NULL, 'm'},
+						 {"deliveries", required_argument, NULL, 'd'},
+						 {"flags", required_argument, NULL, 'f'},
+						 {"moves", required_argument, NULL, 'v'},
+						 {"expunges", required_argument, NULL, 'x'},
+						 {"folder-ops", required_argument, NULL, 'o'},
+						 {"uidlists", required_argument, NULL, 'l'},
+						 {"rate", required_argument, NULL, 'r'},
+						 {"seed", required_argument, NULL, 's'},
+						 {NULL, 0, NULL, 0}};
 	struct state st = {0};
 	struct counts c = {0};
 	long users = 10, folders = 3, messages = 5, rate = 0, seed = 1;
