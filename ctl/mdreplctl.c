@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "cmd_certs.h"
 #include "ctl.h"
+#include "cmd_journal.h"
 #include "log.h"
 
 static const char *prog = "mdreplctl";
@@ -30,7 +31,9 @@ static void usage(void)
 	       "  audit [--user USER] [--deep] [--json] [--repair]\n"
 	       "                                   compare primary and standby\n"
 	       "  notify PATH...                   report changed paths to the journal\n"
-	       "  journal dump                     print the journal's records\n"
+	       "  journal dump [--from LSN] [--follow]\n"
+	       "                                   print the journal's records\n"
+	       "  journal status | rescan PATH...  journald's counters (JSON); ask for a compare\n"
 	       "  gen-certs DIR [NODE...]          make a private CA and node certificates\n"
 	       "  config                           print the effective configuration\n\n"
 	       "Options:\n"
@@ -81,6 +84,10 @@ int main(int argc, char **argv)
 		rc = cmd_config(&s);
 	} else if (strcmp(cmd, "status") == 0) {
 		rc = cmd_status(&s, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "notify") == 0) {
+		rc = cmd_notify(&s, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "journal") == 0) {
+		rc = cmd_journal(&s, argc - optind, argv + optind);
 	} else {
 		fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help' for more information.\n",
 			prog, cmd, prog);

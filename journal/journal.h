@@ -85,28 +85,47 @@ uint64_t journal_head(const struct journal *j);	   /* last LSN appended */
 uint64_t journal_durable(const struct journal *j); /* last LSN fsync'd */
 uint64_t journal_size(const struct journal *j);	   /* bytes in all segments */
 
+/* Counters since journal_open, for status and tests. */
+struct journal_stats {
+	uint64_t appends;   /* records appended */
+	uint64_t fsyncs;    /* fsyncs of segment data (group commits) */
+	uint64_t rotations; /* segments started because the last one was full */
+	uint64_t deleted;   /* segments deleted by retention */
+	uint64_t segments;  /* segment files now */
+};
+void journal_get_stats(const struct journal *j, struct journal_stats *st);
+
 /* Cursor for readers. */
 struct jreader;
 
 /* Opens a cursor positioned at the first record with LSN > after_lsn.
  * If records after after_lsn have been deleted by retention, *gap_r is set
  * (the caller must do a full compare) and the cursor starts at the oldest
- * record still there. */
+ * record still there. Fails with e->code ENOENT while the journal has no
+ * segment yet. */
 struct jreader *jreader_open(const char *dir, uint64_t after_lsn, bool *gap_r, struct err *e);
 /* Reads the next record: 1 = a record in *r, 0 = none yet (at the
  * writer's tail; try again later), -1 = corruption or I/O error (file and
- * offset in e). */
+ * offset in e; code ERR_CORRUPT), or the journal was restarted with a new
+ * id (code ESTALE: reopen, and do a full compare). */
 int jreader_next(struct jreader *rd, struct jrec *r, struct err *e);
 uint64_t jreader_journal_id(const struct jreader *rd);
 void jreader_free(struct jreader **rd);
 
-/* The acknowledged position, written by the rolling engine. */
+/* The acknowledged position, written by the rolling engine (atomic
+ * replace). Reading a missing file gives id 0 and LSN 0. Both return 0
+ * or -1. */
 int journal_write_acked(const char *dir, uint64_t journal_id, uint64_t lsn, struct err *e);
 int journal_read_acked(const char *dir, uint64_t *journal_id_r, uint64_t *lsn_r, struct err *e);
 
 /* needs-full-sync marker: journald sets it; the rolling engine claims it
  * (atomic rename to needs-full-sync.claimed) before a full compare and
- * removes the claim when that compare finished. */
+ * removes the claim when that compare finished. A marker set again while
+ * a claim is open survives the finish, so no deletion goes unnoticed.
+ * journal_needs_full_sync: true while a marker or an unfinished claim
+ * exists. journal_claim_full_sync: 1 = a full sync is claimed (the
+ * marker existed, or an earlier claim was never finished), 0 = none is
+ * needed, -1 = error. journal_finish_full_sync: 0 or -1. */
 bool journal_needs_full_sync(const char *dir);
 int journal_claim_full_sync(const char *dir, struct err *e);
 int journal_finish_full_sync(const char *dir, struct err *e);
