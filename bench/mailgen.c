@@ -519,9 +519,34 @@ static int pick_op(const unsigned mix[6])
 	return OP_DELIVER;
 }
 
+/* Length of the user part of a folder path (through "/Maildir"). */
+static size_t user_len(const char *folder)
+{
+	const char *m = strstr(folder, "/Maildir");
+
+	return m ? (size_t)(m - folder) + 8 : strlen(folder);
+}
+
+/* Another folder of the same user as a (IMAP moves stay within a user). */
+static const char *sibling(const struct folders *f, const char *a)
+{
+	size_t n = user_len(a), start = 0, count = 0;
+
+	/* collect() lists a user's folders together: find the run. */
+	for (size_t i = 0; i < f->n; i++) {
+		if (user_len(f->v[i]) == n && strncmp(f->v[i], a, n) == 0) {
+			if (count++ == 0)
+				start = i;
+		} else if (count > 0) {
+			break;
+		}
+	}
+	return count ? f->v[start + rnd_below(count)] : a;
+}
+
 static void one_op(struct load *l, int op)
 {
-	const char *a = l->f.v[rnd_below(l->f.n)], *b = l->f.v[rnd_below(l->f.n)];
+	const char *a = l->f.v[rnd_below(l->f.n)], *b = sibling(&l->f, a);
 
 	switch (op) {
 	case OP_DELIVER: deliver(l, a); break;

@@ -261,8 +261,9 @@ int conf_split_addr(const char *addr, char *host, size_t hostlen, unsigned *port
 		return err_set(e, ERR_CONFIG, "'%s': missing host", addr);
 	if (n >= hostlen)
 		return err_set(e, ERR_CONFIG, "'%s': host name too long", addr);
-	if (colon != NULL && (parse_uint(colon + 1, &port) < 0 || port == 0 || port > 65535))
-		return err_set(e, ERR_CONFIG, "'%s': port must be 1-65535", addr);
+	/* Port 0 is allowed: a listener then takes any free port (tests, demo). */
+	if (colon != NULL && (parse_uint(colon + 1, &port) < 0 || port > 65535))
+		return err_set(e, ERR_CONFIG, "'%s': port must be 0-65535", addr);
 	memcpy(host, addr, n);
 	host[n] = '\0';
 	*port_r = (unsigned)port;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,6 +97,11 @@ static void run_child(struct syncd *d, int fd)
 	close(d->lfd);
 	close(d->ctlfd);
 	close(d->sigfd);
+	/* A session does not outlive its listener: a new syncd must not find an
+	 * orphan still holding the writer lock. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		_exit(1);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_IGN);

@@ -108,7 +108,7 @@ static const struct bad_case bad_cases[] = {
 	{"[node] x\n", "junk after section header"},
 	{"[node]\njust some words\n", "test.conf:2: expected 'key = value'"},
 	{"[node]\n = x\n", "missing key before '='"},
-	{"[peer]\naddress = host:99999\n", "port must be 1-65535"},
+	{"[peer]\naddress = host:99999\n", "port must be 0-65535"},
 	{"[peer]\naddress = ::1:80\n", "write IPv6 addresses as [address]:port"},
 	{"[peer]\naddress = [::1\n", "missing ']'"},
 	{"[journal]\nexclude = a,,b\n", "empty item"},
@@ -218,7 +218,9 @@ START_TEST(test_split_addr)
 	ck_assert_str_eq(host, "fe80::1");
 	ck_assert_uint_eq(port, 9);
 	ck_assert_int_eq(conf_split_addr(":80", host, sizeof(host), &port, &e), -1);
-	ck_assert_int_eq(conf_split_addr("h:0", host, sizeof(host), &port, &e), -1);
+	ck_assert_int_eq(conf_split_addr("h:0", host, sizeof(host), &port, &e), 0);
+	ck_assert_uint_eq(port, 0);
+	ck_assert_int_eq(conf_split_addr("h:65536", host, sizeof(host), &port, &e), -1);
 	ck_assert_int_eq(conf_split_addr("averyveryverylonghostnamethatdoesnotfit.example", host, 8,
 				   &port, &e), -1);
 }

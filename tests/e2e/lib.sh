@@ -156,6 +156,15 @@ start_syncd() {
 	eval "PORT_$1=$(cat "$T/$1/state/syncd.port")"
 }
 
+# crash NAME: kill -9 a daemon started with `start`, and its children
+# (syncd's session processes), as a crash would.
+crash() {
+	eval "pid=\$PID_$1"
+	pkill -9 -P "$pid" 2>/dev/null || true
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
 # status NODE: mdreplctl status --json for the node.
 status_json() {
 	"$CTL" -c "$T/$1.conf" status --json
