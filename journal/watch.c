@@ -292,22 +292,40 @@ static void add_tree(struct watcher *w, struct wnode *parent, const char *name, 
 	close(fd);
 }
 
+/* The watch limit in force: fs.inotify.max_user_watches, or the user
+ * namespace's user.max_inotify_watches if that is lower. */
+static void watch_limit(const char **name_r, int *value_r)
+{
+	int fs = read_sysctl("/proc/sys/fs/inotify/max_user_watches");
+	int us = read_sysctl("/proc/sys/user/max_inotify_watches");
+
+	*name_r = "fs.inotify.max_user_watches";
+	*value_r = fs;
+	if (us >= 0 && (fs < 0 || us < fs)) {
+		*name_r = "user.max_inotify_watches";
+		*value_r = us;
+	}
+}
+
 static void walk_done(struct watcher *w, struct walk *wk)
 {
+	const char *name;
+	int limit;
+
 	w->st.failed = wk->failed;
-	if (wk->failed > 0 && wk->first_errno == ENOSPC)
-		log_error(
-		    "cannot watch %llu directories (first %s/%s): inotify watch limit reached "
-		    "(fs.inotify.max_user_watches = %d); raise it, e.g. sysctl -w "
-		    "fs.inotify.max_user_watches=%d; journaled rescans for them, retrying in %d s",
-		    (unsigned long long)wk->failed, w->root, wk->first_failed,
-		    read_sysctl("/proc/sys/fs/inotify/max_user_watches"),
-		    2 * read_sysctl("/proc/sys/fs/inotify/max_user_watches"), RETRY_MS / 1000);
-	else if (wk->failed > 0)
+	if (wk->failed > 0 && wk->first_errno == ENOSPC) {
+		watch_limit(&name, &limit);
+		log_error("cannot watch %llu directories (first %s/%s): inotify watch limit reached "
+			  "(%s = %d); raise it, e.g. sysctl -w %s=%d; journaled rescans for them, "
+			  "retrying every %d s",
+			  (unsigned long long)wk->failed, w->root, wk->first_failed, name, limit, name,
+			  2 * limit, RETRY_MS / 1000);
+	} else if (wk->failed > 0) {
 		log_error("cannot watch %llu directories (first %s/%s): %s; journaled rescans for "
-			  "them, retrying in %d s",
+			  "them, retrying every %d s",
 			  (unsigned long long)wk->failed, w->root, wk->first_failed,
 			  strerror(wk->first_errno), RETRY_MS / 1000);
+	}
 	buf_free(&wk->last);
 	free(wk->first_failed);
 }

@@ -118,6 +118,14 @@ int buf_put_slice(struct buf *b, struct slice s)
 
 int buf_set(struct buf *b, const void *p, size_t n)
 {
+	/* p may point into b itself. */
+	if (b->data != NULL && (const uint8_t *)p >= b->data &&
+	    (const uint8_t *)p < b->data + b->cap) {
+		memmove(b->data, p, n);
+		b->len = n;
+		b->data[n] = '\0';
+		return 0;
+	}
 	buf_reset(b);
 	return buf_append(b, p, n);
 }

@@ -103,6 +103,17 @@ START_TEST(test_space_commit)
 }
 END_TEST
 
+START_TEST(test_set_from_itself)
+{
+	struct buf b = BUF_INIT;
+
+	buf_puts(&b, "prefix:value");
+	ck_assert_int_eq(buf_set(&b, b.data + 7, 5), 0);
+	ck_assert_str_eq(buf_cstr(&b), "value");
+	buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_slices)
 {
 	struct slice a = SLICE_LIT("abc"), b = slice_cstr("abd");
@@ -171,6 +182,7 @@ static Suite *buf_suite(void)
 	tcase_add_test(core, test_printf_grows);
 	tcase_add_test(core, test_space_commit);
 	tcase_add_test(core, test_slices);
+	tcase_add_test(core, test_set_from_itself);
 	tcase_add_test(limits, test_max_enforced);
 	tcase_add_test(limits, test_reserve_overflow);
 	tcase_add_test(model, test_random_model);
