@@ -25,13 +25,14 @@ static const char *const daemons[] = {"journald", "syncclient", "syncd"};
 int ctl_ask(const struct settings *s, const char *daemon, int argc, const char *const *argv,
 	    struct buf *out, struct err *e)
 {
-	struct buf path = BUF_INIT;
+	struct buf name = BUF_INIT, path = BUF_INIT;
 	int r;
 
-	buf_printf(&path, "%s.sock", daemon);
-	r = ctl_path(s->node.state_dir, buf_cstr(&path), &path, e);
+	buf_printf(&name, "%s.sock", daemon);
+	r = ctl_path(s->node.state_dir, buf_cstr(&name), &path, e);
 	if (r == 0)
 		r = ctl_call(buf_cstr(&path), argc, argv, out, 5000, e);
+	buf_free(&name);
 	buf_free(&path);
 	return r;
 }

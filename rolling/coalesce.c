@@ -227,6 +227,10 @@ static void on_create(struct coalesce *c, const struct jrec *r, enum cop_type t,
 	c->ops[i].lsn = lsn; /* the lowest contributing record */
 }
 
+/* Folding a rename into what produced its source leaves the source name
+ * behind as an intermediate. The peer may hold it (a replay after a broken
+ * session can find the window partly applied), so it is unlinked there;
+ * that costs nothing when the peer never had it. */
 static void on_rename(struct coalesce *c, const struct jrec *r, const char *from, const char *to)
 {
 	struct cop *o;
@@ -247,6 +251,7 @@ static void on_rename(struct coalesce *c, const struct jrec *r, const char *from
 		kill_op(c, o);
 		oi = add_op(c, t, r->lsn, r->time_ns, to, NULL);
 		c->ops[oi].lsn = lsn; /* the lowest contributing record */
+		add_op(c, COP_UNLINK, r->lsn, r->time_ns, from, NULL);
 		return;
 	}
 	if (ptab_get(&c->touch, to) != NONE && ptab_get(&c->touch, to) > oi) {
@@ -255,7 +260,10 @@ static void on_rename(struct coalesce *c, const struct jrec *r, const char *from
 		return;
 	}
 	if (strcmp(o->path, to) == 0) {
-		kill_op(c, o); /* renamed back where it was */
+		/* Renamed back where it was: only the last step can matter (a peer
+		 * that already has the file at `to` ignores it). */
+		kill_op(c, o);
+		add_op(c, COP_RENAME, r->lsn, r->time_ns, from, to);
 		return;
 	}
 	/* Fold in place: a->from, from->to  =>  a->to at the first rename. */
@@ -264,6 +272,7 @@ static void on_rename(struct coalesce *c, const struct jrec *r, const char *from
 	o->to = xstrdup(to);
 	o->time_ns = r->time_ns;
 	note(c, oi);
+	add_op(c, COP_UNLINK, r->lsn, r->time_ns, from, NULL);
 }
 
 static void on_unlink(struct coalesce *c, const struct jrec *r, const char *path)

@@ -2,8 +2,8 @@
  * coalesce.h — turns a window of journal records into the operations to
  * send, collapsing chains on one file:
  *
- *     create a, rename a->b, rename b->c   =>  put c
- *     rename a->b, rename b->c             =>  rename a->c
+ *     create a, rename a->b, rename b->c   =>  put c, unlink a, unlink b
+ *     rename a->b, rename b->c             =>  rename a->c, unlink b
  *     create a, unlink a                   =>  unlink a (no content sent;
  *                                              harmless if the peer never had it)
  *     create a, rename a->b, unlink b      =>  unlink b
@@ -16,6 +16,10 @@
  * dovecot-uidlist replaced by its .lock file, arrives as a metadata
  * change. A single rename over an existing file stays a rename and
  * replaces it on the peer as it did here.
+ *
+ * The unlinks of intermediate names cost a few bytes and matter after a
+ * reconnect: the window is replayed from the standby's durable position
+ * and the standby may already hold some of it.
  *
  * Order is otherwise kept (a uidlist change stays after the deliveries it
  * names). Folder records and rescans are barriers: the caller processes

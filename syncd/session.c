@@ -596,6 +596,7 @@ static int batch_end(struct session *ss, const struct w_batch_end *b, struct err
 	union w_msg m = {.ack = {.seq = b->seq}};
 	uint64_t t0 = now_mono_ns(), durable;
 	struct err ce;
+	int r;
 
 	if (!ss->batch_failed && apply_commit(ss->apply, &ce) < 0) {
 		ss->batch_failed = true;
@@ -640,8 +641,9 @@ static int batch_end(struct session *ss, const struct w_batch_end *b, struct err
 	__atomic_store_n(&ss->sh->last_batch_ns, now_real_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&ss->sh->last_commit_us, (now_mono_ns() - t0) / 1000, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&ss->sh->batches, 1, __ATOMIC_RELAXED);
-	reset_batch(ss);
-	return send_msg(ss, W_ACK, &m, e);
+	r = send_msg(ss, W_ACK, &m, e);
+	reset_batch(ss); /* after sending: the ACK points into ss->needs */
+	return r;
 }
 
 /* ------------------------------------------------------------------ loop */

@@ -2,8 +2,8 @@
  * check_coalesce.c — collapsing journal records: each documented chain,
  * order kept, lowest contributing LSN carried, barriers refused; and a
  * random model check: applying the coalesced operations to a model store
- * gives the same files as applying every record (renames to fresh names,
- * as Maildir does).
+ * gives the same files as applying every record, also when the store had
+ * already received part of the window (a replay after a broken session).
  */
 #include "config.h"
 
@@ -66,12 +66,14 @@ START_TEST(test_chains)
 	add(JR_CREATE, "u/new/a", NULL);
 	add(JR_RENAME, "u/new/a", "u/cur/a:2,");
 	add(JR_RENAME, "u/cur/a:2,", "u/cur/a:2,S");
-	ck_assert_str_eq(render(), "put u/cur/a:2,S@1");
+	/* The intermediate names go too: after a reconnect the window is
+	 * replayed and the peer may already hold one of them. */
+	ck_assert_str_eq(render(), "unlink u/new/a@2;put u/cur/a:2,S@1;unlink u/cur/a:2,@3");
 	coalesce_reset(co);
 
 	add(JR_RENAME, "u/cur/b:2,", "u/cur/b:2,S");
 	add(JR_RENAME, "u/cur/b:2,S", "u/.Sent/cur/b:2,S");
-	ck_assert_str_eq(render(), "rename u/cur/b:2,>u/.Sent/cur/b:2,S@4");
+	ck_assert_str_eq(render(), "rename u/cur/b:2,>u/.Sent/cur/b:2,S@4;unlink u/cur/b:2,S@5");
 	coalesce_reset(co);
 
 	add(JR_CREATE, "u/new/c", NULL);
@@ -88,13 +90,13 @@ START_TEST(test_chains)
 	add(JR_CREATE, "u/new/e", NULL);
 	add(JR_RENAME, "u/new/e", "u/cur/e:2,S");
 	add(JR_UNLINK, "u/cur/e:2,S", NULL);
-	ck_assert_str_eq(render(), "unlink u/cur/e:2,S@12");
+	ck_assert_str_eq(render(), "unlink u/new/e@11;unlink u/cur/e:2,S@12");
 	coalesce_reset(co);
 
-	/* Renamed back where it was: nothing to do. */
+	/* Renamed back where it was: only the last step. */
 	add(JR_RENAME, "u/cur/f:2,", "u/cur/f:2,S");
 	add(JR_RENAME, "u/cur/f:2,S", "u/cur/f:2,");
-	ck_assert_str_eq(render(), "");
+	ck_assert_str_eq(render(), "rename u/cur/f:2,S>u/cur/f:2,@14");
 }
 END_TEST
 
@@ -137,7 +139,10 @@ START_TEST(test_barriers)
 }
 END_TEST
 
-/* A model store: a set of paths holding a content id. */
+/* A model store: a set of paths holding a content id. As in Maildir, a
+ * name belongs to one message for good: path i is variant i % NVAR (new/,
+ * cur/ with flags, another folder) of base i / NVAR. */
+#define NVAR 3
 #define NPATHS 12
 struct model {
 	int v[NPATHS]; /* 0 = absent */
@@ -156,38 +161,74 @@ static int pindex(const char *p)
 	return atoi(strrchr(p, 'p') + 1);
 }
 
+/* Applies one record literally to a model store (as a session that sent
+ * it uncoalesced, before the connection broke, would have). */
+struct rec {
+	enum jrec_type t;
+	int a, b, content;
+};
+
+static void apply_rec(struct model *m, const struct rec *r)
+{
+	if (r->t == JR_CREATE)
+		m->v[r->a] = r->content;
+	else if (r->t == JR_RENAME && m->v[r->a]) {
+		m->v[r->b] = m->v[r->a];
+		m->v[r->a] = 0;
+	} else if (r->t == JR_UNLINK)
+		m->v[r->a] = 0;
+}
+
+/* Random windows of records. The peer starts from the state before the
+ * window with any prefix of it already applied (a replay after a broken
+ * session), then gets the coalesced operations: it must end up equal to
+ * the primary. Renames move a message among its base's names; deliveries
+ * use a base never seen (Maildir names are unique). */
 START_TEST(test_random_model)
 {
 	unsigned seed = 4242;
 
 	for (int round = 0; round < 5000; round++) {
 		struct model start, truth, peer;
-		int nrec = 1 + rand_r(&seed) % 10;
+		struct rec recs[12];
+		int nrec = 0, want = 1 + rand_r(&seed) % 10;
 
 		coalesce_reset(co);
-		for (int i = 0; i < NPATHS; i++)
-			start.v[i] = rand_r(&seed) % 2 ? 100 + i : 0;
-		truth = start;
-		for (int k = 0; k < nrec; k++) {
-			int a = rand_r(&seed) % NPATHS, b = rand_r(&seed) % NPATHS, t = rand_r(&seed) % 3;
+		bool used[NPATHS / NVAR];
 
-			if (t == 0 && !truth.v[a]) {
-				truth.v[a] = 1000 + round * 16 + k; /* new content */
-				add(JR_CREATE, pname(a), NULL);
-			} else if (t == 1 && truth.v[a] && !truth.v[b]) {
-				/* Maildir renames go to fresh names (see coalesce.h). */
-				truth.v[b] = truth.v[a];
-				truth.v[a] = 0;
-				add(JR_RENAME, pname(a), pname(b));
-			} else if (t == 2 && truth.v[a]) {
-				truth.v[a] = 0;
-				add(JR_UNLINK, pname(a), NULL);
-			}
+		for (int i = 0; i < NPATHS; i++)
+			start.v[i] = 0;
+		for (int b = 0; b < NPATHS / NVAR; b++) {
+			used[b] = rand_r(&seed) % 2;
+			if (used[b] && rand_r(&seed) % 3)
+				start.v[b * NVAR + rand_r(&seed) % NVAR] = 100 + b;
 		}
+		truth = start;
+		for (int k = 0; k < want; k++) {
+			int a = rand_r(&seed) % NPATHS, b = rand_r(&seed) % NPATHS, t = rand_r(&seed) % 3;
+			struct rec r = {0};
+
+			b = a - a % NVAR + b % NVAR; /* same base */
+			if (t == 0 && !used[a / NVAR]) {
+				used[a / NVAR] = true;
+				r = (struct rec){JR_CREATE, a, 0, 1000 + round * 16 + k};
+			} else if (t == 1 && truth.v[a] && a != b)
+				r = (struct rec){JR_RENAME, a, b, 0};
+			else if (t == 2 && truth.v[a])
+				r = (struct rec){JR_UNLINK, a, 0, 0};
+			else
+				continue;
+			apply_rec(&truth, &r);
+			recs[nrec++] = r;
+			add(r.t, pname(r.a), r.t == JR_RENAME ? pname(r.b) : NULL);
+		}
+		peer = start;
+		for (int k = 0, p = nrec ? rand_r(&seed) % (nrec + 1) : 0; k < p; k++)
+			apply_rec(&peer, &recs[k]);
 		/* Apply the ops as the peer would: a put sends the final content of
 		 * its path (as the sender reads the file system then), a rename
-		 * moves, an unlink removes. */
-		peer = start;
+		 * moves (or, its source missing and target absent, is a NEED the
+		 * sender answers with the content), an unlink removes. */
 		{
 			size_t n;
 			const struct cop *ops = coalesce_ops(co, &n);
@@ -208,7 +249,7 @@ START_TEST(test_random_model)
 					if (peer.v[p]) {
 						peer.v[q] = peer.v[p];
 						peer.v[p] = 0;
-					} else if (truth.v[q]) {
+					} else if (!peer.v[q] && truth.v[q]) {
 						peer.v[q] = truth.v[q]; /* NEED: content sent */
 					}
 				}
