@@ -185,6 +185,7 @@ static Suite *buf_suite(void)
 	tcase_add_test(core, test_set_from_itself);
 	tcase_add_test(limits, test_max_enforced);
 	tcase_add_test(limits, test_reserve_overflow);
+	tcase_set_timeout(model, 60); /* a busy 2-core CI machine */
 	tcase_add_test(model, test_random_model);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, limits);

@@ -274,6 +274,7 @@ static Suite *coalesce_suite(void)
 	tcase_add_test(core, test_order_and_duplicates);
 	tcase_add_test(core, test_rename_over);
 	tcase_add_test(core, test_barriers);
+	tcase_set_timeout(model, 60); /* a busy 2-core CI machine */
 	tcase_add_test(model, test_random_model);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, model);

@@ -200,6 +200,7 @@ static Suite *maildir_suite(void)
 	tcase_add_loop_test(core, test_classify, 0, sizeof(class_cases) / sizeof(class_cases[0]));
 	tcase_add_test(core, test_user_of);
 	tcase_add_test(errors, test_parse_malformed);
+	tcase_set_timeout(model, 30); /* a busy 2-core CI machine */
 	tcase_add_test(model, test_flags_random);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, errors);
