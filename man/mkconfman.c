@@ -16,6 +16,7 @@
 #include "conf.h"
 
 #define EXAMPLE_WIDTH 76
+#define MAN_WIDTH     72 /* roff source lines, before escapes */
 
 /* Values shown in the example for options that have no default; the
  * configuration is incomplete without the required ones. */
@@ -76,20 +77,40 @@ static void range_str(const struct opt_def *o, char *out, size_t len)
 	snprintf(out, len, "%s to %s", lo, hi);
 }
 
-/* Escapes text for roff: backslashes, minus signs, and a leading dot or
- * quote (which would start a request). */
-static void roff(const char *s)
+/* Escapes the first n bytes of s for roff: backslashes, minus signs, and a
+ * leading dot or quote (which would start a request). */
+static void roff(const char *s, size_t n)
 {
-	if (*s == '.' || *s == '\'')
+	if (n > 0 && (*s == '.' || *s == '\''))
 		fputs("\\&", stdout);
-	for (; *s != '\0'; s++) {
-		if (*s == '\\')
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\\')
 			fputs("\\e", stdout);
-		else if (*s == '-')
+		else if (s[i] == '-')
 			fputs("\\-", stdout);
 		else
-			putchar(*s);
+			putchar(s[i]);
 	}
+}
+
+/* Length of the next line of at most width bytes of *s, broken at a space
+ * (a longer word makes a longer line); advances *s past it and the spaces
+ * after it. Returns 0 at the end. */
+static size_t next_line(const char **s, size_t width)
+{
+	const char *p = *s;
+	size_t n = strlen(p);
+
+	if (n > width) {
+		n = width;
+		while (n > 0 && p[n] != ' ')
+			n--;
+		if (n == 0)
+			n = strcspn(p, " ");
+	}
+	for (*s = p + n; **s == ' '; (*s)++)
+		;
+	return n;
 }
 
 static void print_man(void)
@@ -110,10 +131,15 @@ static void print_man(void)
 		if (o->def[0] == '\0')
 			printf("unset");
 		else
-			roff(o->def);
+			roff(o->def, strlen(o->def));
 		printf(")\n");
-		roff(o->help);
-		putchar('\n');
+		for (const char *h = o->help; *h != '\0';) {
+			const char *line = h;
+			size_t n = next_line(&h, MAN_WIDTH);
+
+			roff(line, n);
+			putchar('\n');
+		}
 		if (o->choices != NULL) {
 			printf("One of:");
 			for (const char *const *c = o->choices; *c != NULL; c++)
@@ -127,19 +153,10 @@ static void print_man(void)
 static void comment(const char *s)
 {
 	while (*s != '\0') {
-		size_t room = EXAMPLE_WIDTH - 2, n = strlen(s);
+		const char *line = s;
+		size_t n = next_line(&s, EXAMPLE_WIDTH - 2);
 
-		if (n > room) {
-			n = room;
-			while (n > 0 && s[n] != ' ')
-				n--;
-			if (n == 0) /* one word longer than a line */
-				n = strcspn(s, " ");
-		}
-		printf("# %.*s\n", (int)n, s);
-		s += n;
-		while (*s == ' ')
-			s++;
+		printf("# %.*s\n", (int)n, line);
 	}
 }
 
