@@ -6,7 +6,8 @@ set -eu
 pkgs="build-essential autoconf automake pkg-config librsync-dev libinotifytools0-dev
 zlib1g-dev libssl-dev check openssl rsync groff-base iproute2 procps psmisc
 systemd"
-[ "${1:-}" = "--test" ] && pkgs="$pkgs clang"
+# mandoc: tests/e2e/manpages.sh lints the pages with it when installed.
+[ "${1:-}" = "--test" ] && pkgs="$pkgs clang mandoc"
 
 missing=""
 for p in $pkgs; do
