@@ -1,7 +1,7 @@
 /*
  * cmd_journal.c — `mdreplctl notify PATH...`, `mdreplctl journal dump
  * [--from LSN] [--follow]`, `mdreplctl journal status` and `mdreplctl
- * journal rescan PATH...`.
+ * journal rescan [--deep] PATH...`.
  *
  * notify and status go through mdrepl-journald's control socket; dump
  * reads the journal files directly (any node, journald running or not).
@@ -108,6 +108,8 @@ static void format_record(const struct jrec *r, struct buf *out)
 	}
 	if (r->type == JR_RESCAN && (r->flags & JR_F_SUBTREE))
 		buf_puts(out, " subtree");
+	if (r->type == JR_RESCAN && (r->flags & JR_F_DEEP))
+		buf_puts(out, " deep");
 done:
 	buf_putc(out, '\n');
 }
@@ -208,5 +210,5 @@ int cmd_journal(const struct settings *s, int argc, char **argv)
 		return call_journald(s, argc - 1, argv + 1);
 	cli_usage_error("mdreplctl",
 			"usage: journal dump [--from LSN] [--follow] | journal status | "
-			"journal rescan PATH...");
+			"journal rescan [--deep] PATH...");
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_audit.h"
 #include "cmd_certs.h"
 #include "ctl.h"
 #include "cmd_journal.h"
@@ -28,12 +29,13 @@ static void usage(void)
 	       "  demote                           make this primary a standby\n"
 	       "  rejoin                           merge with the new primary, then follow it\n"
 	       "  switchover                       planned, zero-loss role swap\n"
-	       "  audit [--user USER] [--deep] [--json] [--repair]\n"
+	       "  audit [--user USER] [--deep] [--json] [--repair] [--rate-limit RATE]\n"
 	       "                                   compare primary and standby\n"
 	       "  notify PATH...                   report changed paths to the journal\n"
 	       "  journal dump [--from LSN] [--follow]\n"
 	       "                                   print the journal's records\n"
-	       "  journal status | rescan PATH...  journald's counters (JSON); ask for a compare\n"
+	       "  journal status | rescan [--deep] PATH...\n"
+	       "                                   journald's counters (JSON); ask for a compare\n"
 	       "  gen-certs DIR [NODE...]          make a private CA and node certificates\n"
 	       "  config                           print the effective configuration\n\n"
 	       "Options:\n"
@@ -88,6 +90,8 @@ int main(int argc, char **argv)
 		rc = cmd_notify(&s, argc - optind, argv + optind);
 	} else if (strcmp(cmd, "journal") == 0) {
 		rc = cmd_journal(&s, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "audit") == 0) {
+		rc = cmd_audit(&s, argc - optind, argv + optind);
 	} else {
 		fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help' for more information.\n",
 			prog, cmd, prog);

@@ -2,7 +2,9 @@
  * jdctl.c — mdrepl-journald's control commands (over ctlsock.h):
  *   status            one JSON object
  *   notify PATH...    an MDA or IMAP server reports changed paths
- *   rescan PATH...    ask for a compare of folders (subtrees)
+ *   rescan [--deep] PATH...
+ *                     ask for a compare of folders (subtrees); --deep: of
+ *                     message contents too (what audit --deep found)
  *   role              re-read node.state now
  * Replies are "ok ..." / "error: ..." lines (one per path), JSON for status.
  *
@@ -117,10 +119,16 @@ static const char *notify_kind(struct jd *jd, int rootfd, struct buf *rel, enum 
 static void paths_cmd(struct jd *jd, bool rescan, int argc, char **argv, struct buf *out)
 {
 	struct buf rel = BUF_INIT, why = BUF_INIT;
+	uint32_t flags = rescan ? JR_F_SUBTREE : 0;
 	int rootfd;
 
+	if (rescan && argc >= 2 && strcmp(argv[1], "--deep") == 0) {
+		flags |= JR_F_DEEP;
+		argc--;
+		argv++;
+	}
 	if (argc < 2) {
-		buf_printf(out, "error: usage: %s PATH...\n", argv[0]);
+		buf_printf(out, "error: usage: %s PATH...\n", rescan ? "rescan [--deep]" : argv[0]);
 		return;
 	}
 	rootfd = open(jd->s->node.mail_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -142,13 +150,13 @@ static void paths_cmd(struct jd *jd, bool rescan, int argc, char **argv, struct 
 			buf_printf(out, "error: %s: %s\n", argv[i], bad);
 			continue;
 		}
-		if (jd_append(jd, t, rescan ? JR_F_SUBTREE : 0, buf_slice(&rel), SLICE_LIT("")) <
-		    0) {
+		if (jd_append(jd, t, flags, buf_slice(&rel), SLICE_LIT("")) < 0) {
 			buf_printf(out, "error: %s: cannot journal it: %s\n", argv[i],
 				   jd->last_error);
 			continue;
 		}
-		buf_printf(out, "ok %s%s %s\n", jrec_type_name(t), rescan ? " subtree" : "",
+		buf_printf(out, "ok %s%s%s %s\n", jrec_type_name(t), rescan ? " subtree" : "",
+			   flags & JR_F_DEEP ? " deep" : "",
 			   rel.len > 0 ? buf_cstr(&rel) : "(mail_root)");
 	}
 	close(rootfd);

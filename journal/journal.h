@@ -42,6 +42,7 @@ enum jrec_type {
 };
 
 #define JR_F_SUBTREE 1u /* JR_RESCAN: the folder and everything below it */
+#define JR_F_DEEP    2u /* JR_RESCAN: compare message contents too (audit --repair) */
 
 struct jrec {
 	uint64_t lsn;

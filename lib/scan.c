@@ -328,9 +328,7 @@ static int list_stable(int dfd, const struct md_rules *rules, const char *folder
 	return 0;
 }
 
-/* Hashes one file, re-hashing if it changed meanwhile. Returns 0, 1 if it
- * vanished (or is no longer a regular file), -1. */
-static int hash_entry(int dfd, struct scan_entry *en, struct err *e)
+int scan_hash_entry(int dfd, struct scan_entry *en, struct err *e)
 {
 	struct stat st, st2;
 	int fd, r = -1;
@@ -378,7 +376,7 @@ static int hash_entries(int dfd, struct folder_list *l, bool deep, bool drop, st
 		int r = 0;
 
 		if (S_ISREG(en->mode) && (deep || !is_message(en->name)))
-			r = hash_entry(dfd, en, e);
+			r = scan_hash_entry(dfd, en, e);
 		if (r < 0)
 			return -1;
 		if (r == 1 && !drop)
@@ -463,6 +461,17 @@ void scan_digest(const struct folder_list *l, bool deep, uint8_t out[WIRE_DIGEST
 	sha256_final(h, full);
 	sha256_free(&h);
 	memcpy(out, full, WIRE_DIGEST_LEN);
+}
+
+void scan_count(const struct folder_list *l, struct folder_counts *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < l->n; i++) {
+		if (S_ISREG(l->v[i].mode) && is_message(l->v[i].name)) {
+			out->messages++;
+			out->bytes += l->v[i].size;
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- walk */

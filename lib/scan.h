@@ -71,6 +71,20 @@ const struct scan_entry *folder_list_find(const struct folder_list *l, struct sl
 
 void scan_digest(const struct folder_list *l, bool deep, uint8_t out[WIRE_DIGEST_LEN]);
 
+/* What a folder holds, for reports and for pacing reads: its message
+ * files and their bytes. */
+struct folder_counts {
+	uint64_t messages, bytes;
+};
+void scan_count(const struct folder_list *l, struct folder_counts *out);
+
+/* Hashes one file entry of a listing of the folder open at dfd, for
+ * callers that hash messages one at a time (to pace the reads): sets
+ * sha256 and has_hash, and size, mtime and mode to those of the content
+ * hashed (re-hashing if it changed meanwhile). Returns 0, 1 if the file
+ * vanished or is no longer a regular file, or -1. */
+int scan_hash_entry(int dfd, struct scan_entry *en, struct err *e);
+
 /* Calls fn for every folder at or below prefix ("" = whole tree), in
  * strcmp() order of the whole paths (which puts parents before children:
  * "a" < "a.b" < "a/x"), so two nodes' walks merge with strcmp(). A prefix
@@ -100,6 +114,11 @@ void digest_cache_free(struct digest_cache **c);
 int digest_cache_get(struct digest_cache *c, int rootfd, const struct md_rules *rules,
 		     const char *folder, bool deep, uint8_t out[WIRE_DIGEST_LEN],
 		     struct err *e);
+/* The same, also giving the folder's counts (kept in the cache with the
+ * digest) in *counts_r. */
+int digest_cache_get_counted(struct digest_cache *c, int rootfd, const struct md_rules *rules,
+			     const char *folder, bool deep, uint8_t out[WIRE_DIGEST_LEN],
+			     struct folder_counts *counts_r, struct err *e);
 /* Counters for tests and status: lookups answered from the cache / by listing. */
 void digest_cache_stats(const struct digest_cache *c, uint64_t *hits, uint64_t *misses);
 

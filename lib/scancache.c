@@ -16,11 +16,16 @@
  * before the listing started: a change during or after the listing then
  * necessarily moves a stamp, even with coarse file-system timestamps.
  *
+ * An entry also keeps the folder's message count and bytes (scan.h's
+ * folder_counts), so that an audit of an unchanged store can say how much
+ * mail it compared without listing it.
+ *
  * File format (big endian): "MDRDGC" u32 version, u64 count, entries
- * (str folder, digest, u32 nstamps, stamps: str name, u64 ino, u64 size,
- * i64 mtime_ns, i64 ctime_ns; str = u32 length + bytes), u32 CRC-32 of
- * everything before it. Anything that does not parse exactly is discarded
- * with a warning and rebuilt.
+ * (str folder, digest, u64 messages, u64 bytes, u32 nstamps, stamps: str
+ * name, u64 ino, u64 size, i64 mtime_ns, i64 ctime_ns; str = u32 length +
+ * bytes), u32 CRC-32 of everything before it. Anything that does not parse
+ * exactly is discarded with a warning and rebuilt; a file of the previous
+ * version (1, without counts) is discarded quietly.
  */
 #include "config.h"
 
@@ -38,7 +43,7 @@
 #include "xalloc.h"
 
 #define CACHE_MAGIC    "MDRDGC"
-#define CACHE_VERSION  1
+#define CACHE_VERSION  2
 #define CACHE_MAX_FILE (512u << 20)
 #define RACY_NS	       (2LL * 1000000000)
 
@@ -52,6 +57,7 @@ struct centry {
 	struct centry *next;
 	char *folder;
 	uint8_t digest[WIRE_DIGEST_LEN];
+	struct folder_counts counts;
 	struct stamp *st;
 	uint32_t nst;
 };
@@ -194,7 +200,8 @@ static bool is_message(const char *name)
 /* Stamps what the listing l of folder rests on; NULL if anything changed
  * since the listing started at start_ns or is too recent to trust. */
 static struct centry *make_entry(int rootfd, const char *folder, const struct folder_list *l,
-				 int64_t start_ns, const uint8_t digest[WIRE_DIGEST_LEN])
+				 int64_t start_ns, const uint8_t digest[WIRE_DIGEST_LEN],
+				 const struct folder_counts *counts)
 {
 	struct centry *ce = xcalloc(1, sizeof(*ce));
 	int dfd = open_folder_path(rootfd, folder);
@@ -202,6 +209,7 @@ static struct centry *make_entry(int rootfd, const char *folder, const struct fo
 
 	ce->folder = xstrdup(folder);
 	memcpy(ce->digest, digest, WIRE_DIGEST_LEN);
+	ce->counts = *counts;
 	ce->st = xcalloc(l->n ? l->n : 1, sizeof(*ce->st));
 	for (size_t i = 0; ok && i < l->n; i++) {
 		const struct scan_entry *en = &l->v[i];
@@ -232,6 +240,15 @@ static struct centry *make_entry(int rootfd, const char *folder, const struct fo
 int digest_cache_get(struct digest_cache *c, int rootfd, const struct md_rules *rules,
 		     const char *folder, bool deep, uint8_t out[WIRE_DIGEST_LEN], struct err *e)
 {
+	struct folder_counts counts;
+
+	return digest_cache_get_counted(c, rootfd, rules, folder, deep, out, &counts, e);
+}
+
+int digest_cache_get_counted(struct digest_cache *c, int rootfd, const struct md_rules *rules,
+			     const char *folder, bool deep, uint8_t out[WIRE_DIGEST_LEN],
+			     struct folder_counts *counts_r, struct err *e)
+{
 	struct centry *ce = deep ? NULL : *find_slot(c, folder), *ne;
 	struct folder_list l;
 	int64_t start;
@@ -240,6 +257,7 @@ int digest_cache_get(struct digest_cache *c, int rootfd, const struct md_rules *
 	if (ce != NULL && still_valid(rootfd, ce)) {
 		c->hits++;
 		memcpy(out, ce->digest, WIRE_DIGEST_LEN);
+		*counts_r = ce->counts;
 		return 0;
 	}
 	c->misses++;
@@ -250,8 +268,9 @@ int digest_cache_get(struct digest_cache *c, int rootfd, const struct md_rules *
 	if (r != 0)
 		return r;
 	scan_digest(&l, deep, out);
+	scan_count(&l, counts_r);
 	if (!deep) {
-		ne = make_entry(rootfd, folder, &l, start, out);
+		ne = make_entry(rootfd, folder, &l, start, out, counts_r);
 		if (ne != NULL) {
 			put(c, ne);
 			c->dirty = true;
@@ -297,6 +316,8 @@ static void serialize(const struct digest_cache *c, struct buf *b)
 		for (const struct centry *ce = c->tab[i]; ce != NULL; ce = ce->next) {
 			put_str(b, ce->folder);
 			buf_append(b, ce->digest, WIRE_DIGEST_LEN);
+			put_be(b, ce->counts.messages, 8);
+			put_be(b, ce->counts.bytes, 8);
 			put_be(b, ce->nst, 4);
 			for (uint32_t j = 0; j < ce->nst; j++) {
 				const struct stamp *s = &ce->st[j];
@@ -360,6 +381,8 @@ static struct centry *get_entry(struct rd *r)
 	} else {
 		r->ok = false;
 	}
+	ce->counts.messages = get_be(r, 8);
+	ce->counts.bytes = get_be(r, 8);
 	nst = get_be(r, 4);
 	/* Each stamp takes at least 36 bytes: bound the allocation by the file. */
 	if (!r->ok || nst > (r->len - r->pos) / 36) {
@@ -384,15 +407,19 @@ static struct centry *get_entry(struct rd *r)
 	return ce;
 }
 
-/* Loads the file's entries; returns 0, or -1 with a reason in e. */
+/* Loads the file's entries; returns 0, 1 for a file of an older version,
+ * or -1 with a reason in e. */
 static int load(struct digest_cache *c, const struct buf *b, struct err *e)
 {
 	struct rd r = {b->data, b->len, 6, true}, tail;
-	uint64_t n;
+	uint64_t n, version;
 
 	if (b->len < 6 + 4 + 8 + 4 || memcmp(b->data, CACHE_MAGIC, 6) != 0)
 		return err_set(e, ERR_CORRUPT, "not a digest cache file");
-	if (get_be(&r, 4) != CACHE_VERSION)
+	version = get_be(&r, 4);
+	if (version > 0 && version < CACHE_VERSION)
+		return 1;
+	if (version != CACHE_VERSION)
 		return err_set(e, ERR_CORRUPT, "unknown cache version");
 	r.len = b->len - 4; /* the CRC */
 	tail = (struct rd){b->data, b->len, r.len, true};
@@ -428,6 +455,7 @@ struct digest_cache *digest_cache_open(const char *path)
 	struct digest_cache *c = xcalloc(1, sizeof(*c));
 	struct buf b = BUF_INIT;
 	struct err e;
+	int r;
 
 	c->nbuckets = 64;
 	c->tab = xcalloc(c->nbuckets, sizeof(*c->tab));
@@ -437,8 +465,11 @@ struct digest_cache *digest_cache_open(const char *path)
 	if (fs_read_file(AT_FDCWD, path, &b, CACHE_MAX_FILE, &e) < 0) {
 		if (errno != ENOENT)
 			log_warn("digest cache not read, starting empty: %s", e.msg);
-	} else if (load(c, &b, &e) < 0) {
-		log_warn("digest cache discarded, starting empty: %s path=%s", e.msg, path);
+	} else if ((r = load(c, &b, &e)) != 0) {
+		if (r < 0)
+			log_warn("digest cache discarded, starting empty: %s path=%s", e.msg, path);
+		else
+			log_info("digest cache of an older version, rebuilding it path=%s", path);
 		clear(c);
 		c->dirty = true;
 	}

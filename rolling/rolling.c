@@ -153,10 +153,11 @@ static int journal_identity(struct engine *g, struct err *e)
 	return 0;
 }
 
-static int reconcile(struct engine *g, const char *prefix, uint64_t lsn, struct err *e)
+static int reconcile(struct engine *g, const char *prefix, uint64_t lsn, bool deep,
+		     struct err *e)
 {
 	struct reconcile_opts o = {.rootfd = g->rootfd, .rules = g->rules, .cache = g->cache,
-				   .lsn = lsn};
+				   .deep = deep, .lsn = lsn};
 	struct reconcile_stats st;
 
 	if (reconcile_tree(g->c, &o, prefix, &st, e) < 0)
@@ -182,7 +183,7 @@ static int full_compare(struct engine *g, bool claimed, struct err *e)
 	log_info("full compare with %s, covering the journal up to lsn %" PRIu64,
 		 client_peer(g->c), g->read_lsn);
 	g->full_compares++;
-	if (reconcile(g, "", g->read_lsn, e) < 0 || client_commit(g->c, g->read_lsn, e) < 0 ||
+	if (reconcile(g, "", g->read_lsn, false, e) < 0 || client_commit(g->c, g->read_lsn, e) < 0 ||
 	    client_drain(g->c, (int)g->set->peer.io_timeout_ms, e) < 0)
 		return -1;
 	if (claimed && journal_finish_full_sync(g->jdir, e) < 0)
@@ -388,23 +389,23 @@ static int barrier(struct engine *g, const struct jrec *r, struct err *e)
 	switch (r->type) {
 	case JR_FOLDER_CREATE:
 	case JR_RESCAN:
-		rc = reconcile(g, path, r->lsn, e);
+		rc = reconcile(g, path, r->lsn, (r->flags & JR_F_DEEP) != 0, e);
 		break;
 	case JR_FOLDER_DELETE:
 		/* Never remove on the standby what still exists here. */
 		if (path[0] != '\0' && !local_exists(g, path))
 			rc = client_rmtree(g->c, r->lsn, path, e);
 		else
-			rc = reconcile(g, path, r->lsn, e);
+			rc = reconcile(g, path, r->lsn, false, e);
 		break;
 	case JR_FOLDER_RENAME:
 		if (path[0] != '\0' && to[0] != '\0' && !local_exists(g, path) &&
 		    local_exists(g, to))
 			rc = client_rename(g->c, r->lsn, path, to, e);
 		if (rc == 0 && to[0] != '\0')
-			rc = reconcile(g, to, r->lsn, e);
+			rc = reconcile(g, to, r->lsn, false, e);
 		if (rc == 0 && path[0] != '\0')
-			rc = reconcile(g, path, r->lsn, e);
+			rc = reconcile(g, path, r->lsn, false, e);
 		break;
 	default: /* JR_START, JR_STOP: nothing to send */
 		break;
