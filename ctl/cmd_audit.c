@@ -205,9 +205,8 @@ static int setup(struct run *r, struct err *e)
 		close(fd);
 	}
 	r->rules = md_rules_new(r->s->node.name_separator, &r->s->journal.exclude);
-	/* Its own cache: the rolling engine rewrites digest.cache from what it
-	 * holds in memory, which would drop the audit's entries. */
-	buf_printf(&path, "%s/audit.cache", r->s->node.state_dir);
+	/* Shared with the rolling engine and full syncs (scancache.c merges). */
+	buf_printf(&path, "%s/digest.cache", r->s->node.state_dir);
 	r->cache = digest_cache_open(buf_cstr(&path));
 	buf_free(&path);
 	r->tty = !r->a.json && isatty(STDERR_FILENO);
@@ -493,6 +492,20 @@ static double mb(uint64_t bytes)
 	return (double)bytes / (1024.0 * 1024.0);
 }
 
+/* "812 B", "49.3 KB", "1.2 MB": so that a clean audit's few bytes show. */
+static void human(uint64_t bytes, char *out, size_t len)
+{
+	static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
 /* Paths as they are, except bytes a terminal would act on. */
 static void put_path(const char *p)
 {
@@ -565,16 +578,18 @@ static void text_repair(const struct run *r)
 static void report_text(const struct run *r)
 {
 	double secs = (double)(now_mono_ms() - r->start_ms) / 1000.0;
+	char wire[32];
 
 	printf("audit%s", r->a.deep ? " (deep)" : "");
 	if (r->prefix[0] != '\0') {
 		fputs(" of ", stdout);
 		put_path(r->prefix);
 	}
+	human(r->wire_in + r->wire_out, wire, sizeof(wire));
 	printf(": %" PRIu64 " messages in %" PRIu64 " folders compared, %zu difference%s, "
-	       "%.1f MB on the wire, %.1f s\n",
-	       r->st.messages, r->st.folders, r->diffs.n, r->diffs.n == 1 ? "" : "s",
-	       mb(r->wire_in + r->wire_out), secs);
+	       "%s on the wire, %.1f s\n",
+	       r->st.messages, r->st.folders, r->diffs.n, r->diffs.n == 1 ? "" : "s", wire,
+	       secs);
 	text_notes(r);
 	for (size_t i = 0; i < r->diffs.n; i++)
 		text_difference(&r->diffs.v[i]);

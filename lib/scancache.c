@@ -20,6 +20,15 @@
  * folder_counts), so that an audit of an unchanged store can say how much
  * mail it compared without listing it.
  *
+ * Several processes share one cache file (the rolling engine and the
+ * audit on a primary; syncd's sessions on a standby), each holding the
+ * entries in memory for its lifetime. So that one does not throw away
+ * what another computed, a save first takes in the file's entries when
+ * another process replaced the file since this one last read or wrote it,
+ * keeping of two entries for a folder the one with the newer stamps (a
+ * later listing rests on later ctimes). Entries are checked before use in
+ * any case, so a merge can cost hits, never correctness.
+ *
  * File format (big endian): "MDRDGC" u32 version, u64 count, entries
  * (str folder, digest, u64 messages, u64 bytes, u32 nstamps, stamps: str
  * name, u64 ino, u64 size, i64 mtime_ns, i64 ctime_ns; str = u32 length +
@@ -68,6 +77,7 @@ struct digest_cache {
 	size_t nbuckets, n;
 	bool dirty;
 	uint64_t hits, misses;
+	struct stamp file; /* the file as last read or written (ino, size, mtime) */
 };
 
 static int64_t ts_ns(struct timespec ts)
@@ -450,6 +460,67 @@ static void clear(struct digest_cache *c)
 	c->n = 0;
 }
 
+/* ------------------------------------------------------ sharing the file */
+
+/* Remembers which version of the file this cache last read or wrote. */
+static void note_file(struct digest_cache *c)
+{
+	struct stat st;
+
+	memset(&c->file, 0, sizeof(c->file));
+	if (stat(c->path, &st) == 0)
+		stamp_set(&c->file, &st);
+}
+
+static bool file_replaced(const struct digest_cache *c)
+{
+	struct stamp now = {0};
+	struct stat st;
+
+	if (stat(c->path, &st) < 0)
+		return false;
+	stamp_set(&now, &st);
+	return now.ino != c->file.ino || now.size != c->file.size ||
+	       now.mtime_ns != c->file.mtime_ns || now.ctime_ns != c->file.ctime_ns;
+}
+
+/* The newest ctime an entry rests on. */
+static int64_t newest(const struct centry *ce)
+{
+	int64_t t = INT64_MIN;
+
+	for (uint32_t i = 0; i < ce->nst; i++) {
+		if (ce->st[i].ctime_ns > t)
+			t = ce->st[i].ctime_ns;
+	}
+	return t;
+}
+
+/* Takes in the entries of a file another process wrote, where newer. */
+static void merge_file(struct digest_cache *c)
+{
+	struct digest_cache *other;
+
+	if (!file_replaced(c))
+		return;
+	other = digest_cache_open(c->path);
+	for (size_t i = 0; i < other->nbuckets; i++) {
+		struct centry *ce;
+
+		while ((ce = other->tab[i]) != NULL) {
+			struct centry *mine = *find_slot(c, ce->folder);
+
+			other->tab[i] = ce->next;
+			other->n--;
+			if (mine == NULL || newest(mine) < newest(ce))
+				put(c, ce);
+			else
+				centry_free(ce);
+		}
+	}
+	digest_cache_free(&other);
+}
+
 struct digest_cache *digest_cache_open(const char *path)
 {
 	struct digest_cache *c = xcalloc(1, sizeof(*c));
@@ -473,6 +544,7 @@ struct digest_cache *digest_cache_open(const char *path)
 		clear(c);
 		c->dirty = true;
 	}
+	note_file(c);
 	buf_free(&b);
 	return c;
 }
@@ -484,11 +556,14 @@ int digest_cache_save(struct digest_cache *c, struct err *e)
 
 	if (c->path == NULL || !c->dirty)
 		return 0;
+	merge_file(c);
 	serialize(c, &b);
 	r = fs_write_atomic(AT_FDCWD, c->path, b.data, b.len, 0600, e);
 	buf_free(&b);
-	if (r == 0)
+	if (r == 0) {
 		c->dirty = false;
+		note_file(c);
+	}
 	return r;
 }
 

@@ -2,7 +2,8 @@
  * check_scan.c — folder listings (contents, order, what is left out,
  * symlinks), digests (what changes them and what does not), the folder
  * walk (order, confinement), the digest cache (hits, misses, the racy
- * window, persistence, corrupt files) and listing under concurrent renames.
+ * window, persistence, corrupt files, message counts), hashing one entry,
+ * and listing under concurrent renames.
  */
 #include "config.h"
 
@@ -540,6 +541,138 @@ START_TEST(test_cache_corrupt)
 }
 END_TEST
 
+/* Counts come with the digest, from a listing or from the cache, and
+ * survive a save; a cache file of version 1 (without them) is dropped. */
+START_TEST(test_cache_counts)
+{
+	char path[PATH_MAX + 32];
+	uint8_t d[WIRE_DIGEST_LEN], v1[4] = {0, 0, 0, 1};
+	struct folder_counts n;
+	struct digest_cache *c;
+	uint64_t h, m;
+	struct err e;
+	char *data;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/digests", top);
+	rich_tree(); /* two messages: 5 + 9 bytes; the rest is not mail */
+	age_tree();
+	c = digest_cache_open(path);
+	for (int round = 0; round < 2; round++) {
+		memset(&n, 0xff, sizeof(n));
+		ck_assert_int_eq(digest_cache_get_counted(c, rootfd, rules, "bob/Maildir", false, d,
+							  &n, &e),
+				 0);
+		ck_assert_uint_eq(n.messages, 2);
+		ck_assert_uint_eq(n.bytes, 14);
+	}
+	digest_cache_stats(c, &h, &m);
+	ck_assert_uint_eq(h, 1);
+	ck_assert_uint_eq(m, 1);
+	ck_assert_int_eq(digest_cache_save(c, &e), 0);
+	digest_cache_free(&c);
+
+	c = digest_cache_open(path);
+	memset(&n, 0, sizeof(n));
+	ck_assert_int_eq(digest_cache_get_counted(c, rootfd, rules, "bob/Maildir", false, d, &n, &e),
+			 0);
+	ck_assert_uint_eq(n.messages, 2);
+	ck_assert_uint_eq(n.bytes, 14);
+	digest_cache_stats(c, &h, &m);
+	ck_assert_uint_eq(h, 1);
+	digest_cache_free(&c);
+
+	/* Deep: never cached, still counted. */
+	c = digest_cache_open(NULL);
+	ck_assert_int_eq(digest_cache_get_counted(c, rootfd, rules, "bob/Maildir", true, d, &n, &e),
+			 0);
+	ck_assert_uint_eq(n.messages, 2);
+	digest_cache_free(&c);
+
+	data = tu_read(path, &len);
+	memcpy(data + 6, v1, 4);
+	tu_write(path, data, len);
+	free(data);
+	c = digest_cache_open(path);
+	cache_expect(c, "bob/Maildir", 0, 1, d);
+	digest_cache_free(&c);
+}
+END_TEST
+
+/* Two processes sharing a cache file keep each other's entries; of two
+ * entries for one folder the newer survives. */
+START_TEST(test_cache_shared)
+{
+	char path[PATH_MAX + 32];
+	uint8_t d[WIRE_DIGEST_LEN];
+	struct digest_cache *a, *b, *c;
+	struct err e;
+
+	snprintf(path, sizeof(path), "%s/digests", top);
+	maildir("bob/Maildir");
+	maildir("eve/Maildir");
+	mk("bob/Maildir/cur/1:2,S", "x");
+	mk("eve/Maildir/cur/2:2,S", "y");
+	age_tree();
+	a = digest_cache_open(path);
+	b = digest_cache_open(path);
+	cache_expect(a, "bob/Maildir", 0, 1, d);
+	ck_assert_int_eq(digest_cache_save(a, &e), 0);
+	cache_expect(b, "eve/Maildir", 0, 1, d);
+	ck_assert_int_eq(digest_cache_save(b, &e), 0); /* takes in bob's */
+	c = digest_cache_open(path);
+	cache_expect(c, "bob/Maildir", 1, 0, d);
+	cache_expect(c, "eve/Maildir", 2, 0, d);
+	digest_cache_free(&c);
+
+	/* bob changes; a learns the new state; b still holds the old one and
+	 * saves after a: a's newer entry stays. */
+	mk("bob/Maildir/cur/3:2,S", "z");
+	age_tree();
+	cache_expect(a, "bob/Maildir", 0, 2, d);
+	ck_assert_int_eq(digest_cache_save(a, &e), 0);
+	cache_expect(b, "eve/Maildir", 1, 1, d);
+	mk("eve/Maildir/cur/4:2,S", "w");
+	age_tree();
+	cache_expect(b, "eve/Maildir", 1, 2, d); /* dirty again */
+	ck_assert_int_eq(digest_cache_save(b, &e), 0);
+	c = digest_cache_open(path);
+	cache_expect(c, "bob/Maildir", 1, 0, d);
+	cache_expect(c, "eve/Maildir", 2, 0, d);
+	digest_cache_free(&a);
+	digest_cache_free(&b);
+	digest_cache_free(&c);
+}
+END_TEST
+
+/* scan_hash_entry hashes what is there now, and says when it is gone. */
+START_TEST(test_hash_entry)
+{
+	struct folder_list l;
+	uint8_t want[SHA256_LEN];
+	struct err e;
+	int dfd;
+
+	maildir("bob/Maildir");
+	mk("bob/Maildir/cur/1:2,S", "first");
+	mk("bob/Maildir/cur/2:2,S", "second");
+	ck_assert_int_eq(scan_folder(rootfd, rules, "bob/Maildir", false, &l, &e), 0);
+	ck_assert_int_eq(l.n, 6); /* . cur cur/1 cur/2 new tmp */
+	ck_assert(!l.v[2].has_hash);
+	mk("bob/Maildir/cur/1:2,S", "rewritten");
+	ck_assert_int_eq(unlink(at("bob/Maildir/cur/2:2,S")), 0);
+	dfd = open(at("bob/Maildir"), O_RDONLY | O_DIRECTORY);
+	ck_assert_int_eq(scan_hash_entry(dfd, &l.v[2], &e), 0);
+	sha256_buf("rewritten", 9, want);
+	ck_assert(l.v[2].has_hash);
+	ck_assert_mem_eq(l.v[2].sha256, want, SHA256_LEN);
+	ck_assert_uint_eq(l.v[2].size, 9);
+	ck_assert_int_eq(scan_hash_entry(dfd, &l.v[3], &e), 1);
+	close(dfd);
+	folder_list_free(&l);
+}
+END_TEST
+
 #define NMSG 200
 
 /* A child renames messages back and forth (a flag toggled) in bursts
@@ -618,8 +751,11 @@ static Suite *scan_suite(void)
 	tcase_add_test(core, test_digest);
 	tcase_add_test(core, test_digest_encoding);
 	tcase_add_test(core, test_walk);
+	tcase_add_test(core, test_hash_entry);
 	tcase_add_test(cache, test_cache);
 	tcase_add_test(cache, test_cache_corrupt);
+	tcase_add_test(cache, test_cache_counts);
+	tcase_add_test(cache, test_cache_shared);
 	tcase_add_test(race, test_concurrent_renames);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, cache);

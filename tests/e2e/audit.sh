@@ -1,0 +1,145 @@
+#!/bin/sh
+# audit.sh — mdreplctl audit on a replicated store (issue 7):
+#  1. 20,000 messages synced over TLS: the audit exits 0, and the bytes on
+#     the wire are under 1% of the store's; a second audit is answered from
+#     the digest caches (no folder listed again on either side);
+#  2. the standby damaged five ways (a message deleted, a flag changed, one
+#     byte altered with size and mtime kept, a metadata file removed, a
+#     stray file in cur/): a shallow audit reports four of them but not the
+#     altered byte, --deep all five; both exit 1; with rolling replication
+#     running they are settled differences, and --json says so;
+#  3. audit --deep --repair queues rescans through journald and waits for
+#     the rolling engine: a following audit --deep exits 0 and the trees
+#     are identical;
+#  4. --user, usage errors, and a standby that says the audit is not its job.
+. "$(dirname "$0")/lib.sh"
+
+USERS=${AUDIT_USERS:-200}
+MESSAGES=${AUDIT_MESSAGES:-20000}
+
+write_conf primary primary
+write_conf standby standby
+"$MAILGEN" populate "$T/primary/mail" --users "$USERS" --messages "$MESSAGES" --folders 4 \
+	--big 0 --seed 21
+start_syncd standby
+sed -i "s/^address = 127.0.0.1:1\$/address = 127.0.0.1:$PORT_standby/" "$T/primary.conf"
+cat >>"$T/primary.conf" <<CONF
+[journal]
+fsync_interval_ms = 20
+[audit]
+settle_timeout_s = 20
+CONF
+"$SYNCCLIENT" -c "$T/primary.conf" --all >"$T/sync.out" 2>&1 || fail "full sync: $(cat "$T/sync.out")"
+AUDIT="$CTL -c $T/primary.conf audit"
+
+# field NAME FILE: a number or string from a one-line JSON report.
+field() {
+	sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$2" | head -1
+}
+
+# --- 1. clean -------------------------------------------------------------
+store=$(find "$T/primary/mail" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+messages=$(find "$T/primary/mail" -path '*/cur/*' -type f -o -path '*/new/*' -type f | wc -l)
+[ "$messages" -ge $((MESSAGES * 9 / 10)) ] || fail "only $messages messages populated"
+expect_exit 0 $AUDIT --json
+cp "$T/out" "$T/clean1.json"
+wire=$(($(field client_wire_in "$T/out") + $(field client_wire_out "$T/out")))
+[ "$(field messages "$T/out")" = "$messages" ] || fail "compared $(field messages "$T/out") messages, not $messages"
+[ "$((wire * 100))" -lt "$store" ] || fail "clean audit moved $wire bytes for a $store-byte store (>= 1%)"
+# The first audit came right after the sync: stamps younger than 2 s are
+# not cached. Past that, a second audit lists nothing at all.
+sleep 2.1
+expect_exit 0 $AUDIT >/dev/null
+expect_exit 0 $AUDIT --json
+cp "$T/out" "$T/clean3.json"
+folders=$(field folders "$T/out")
+[ "$(field digest_cache_hits "$T/out")" = "$folders" ] ||
+	fail "unchanged store: $(field digest_cache_hits "$T/out") cache hits for $folders folders"
+[ "$(field folders_listed "$T/out")" = 0 ] || fail "unchanged store: folders were listed"
+expect_exit 0 $AUDIT
+head -1 "$T/out"
+grep -q "^audit: $messages messages in $folders folders compared, 0 differences, [0-9.]* [KM]\{0,1\}B on the wire, [0-9.]* s\$" "$T/out" ||
+	fail "summary line: $(cat "$T/out")"
+ok "clean: $messages messages, $wire bytes on the wire for a $store-byte store ($(awk "BEGIN {printf \"%.3f\", $wire * 100 / $store}")%), $(field seconds "$T/clean3.json") s with warm caches"
+
+# --- 2. damage --------------------------------------------------------------
+start journald "$JOURNALD" -c "$T/primary.conf" -f
+wait_for 15 "$CTL" -c "$T/primary.conf" journal status || fail "journald did not start"
+start rolling "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
+caught_up() {
+	"$CTL" -c "$T/primary.conf" status --json >"$T/status.json" 2>/dev/null || return 1
+	h=$(sed -n 's/.*"journald":{[^}]*"head_lsn":\([0-9]*\).*/\1/p' "$T/status.json")
+	d=$(sed -n 's/.*"syncclient":{[^}]*"durable_lsn":\([0-9]*\).*/\1/p' "$T/status.json")
+	[ -n "$h" ] && [ "$h" = "$d" ]
+}
+wait_for 60 caught_up || fail "rolling replication did not catch up: $(cat "$T/status.json")"
+
+S=$(echo "$T"/standby/mail/dom*/user1/Maildir)
+[ -d "$S/cur" ] || fail "no $S/cur"
+rel=${S#"$T/standby/mail/"}
+set -- $(ls "$S/cur" | head -3)
+deleted=$1 flagged=$2 altered=$3
+rm "$S/cur/$deleted"
+mv "$S/cur/$flagged" "$S/cur/${flagged%%:*}:2,Z"
+cp -p "$S/cur/$altered" "$T/ref"
+old=$(dd if="$S/cur/$altered" bs=1 skip=100 count=1 2>/dev/null)
+new=A
+[ "$old" != A ] || new=B
+printf '%s' "$new" | dd of="$S/cur/$altered" bs=1 seek=100 conv=notrunc 2>/dev/null
+touch -r "$T/ref" "$S/cur/$altered"
+cmp -s "$S/cur/$altered" "$T/ref" && fail "the byte was not altered"
+rm "$S/dovecot-uidlist"
+echo "stray" >"$S/cur/1700000000.M1P1.stray"
+
+# has KIND PATH: the last JSON report lists that difference.
+has() {
+	grep -q "{\"kind\":\"$1\",\"path\":\"$rel/$2\"" "$T/out" ||
+		fail "no $1 difference for $2 in: $(cat "$T/out")"
+}
+expect_exit 1 $AUDIT --json
+has missing "cur/$deleted"
+has flags "cur/$flagged"
+has metadata dovecot-uidlist
+has extra cur/1700000000.M1P1.stray
+grep -q '"kind":"content"' "$T/out" && fail "a shallow audit saw the altered byte: $(cat "$T/out")"
+[ "$(field differences "$T/out")" = 4 ] || fail "expected 4 differences: $(cat "$T/out")"
+grep -q '"settle":{"replication_running":true,"settled":true' "$T/out" ||
+	fail "the differences were not re-checked after replication settled: $(cat "$T/out")"
+ok "shallow audit: missing, flags, metadata, extra; not the altered byte; settled"
+
+expect_exit 1 $AUDIT --deep --json
+has missing "cur/$deleted"
+has content "cur/$altered"
+grep -q "\"path\":\"$rel/cur/$altered\",\"folder\":\"$rel\",\"by_hash\":true" "$T/out" ||
+	fail "the altered byte is not a content difference by hash: $(cat "$T/out")"
+[ "$(field differences "$T/out")" = 5 ] || fail "expected 5 differences: $(cat "$T/out")"
+expect_exit 1 $AUDIT --deep
+grep -q "^content  *$rel/cur/$altered (same size, other SHA-256)\$" "$T/out" ||
+	fail "text report: $(cat "$T/out")"
+ok "deep audit: all five differences, the altered byte by its hash"
+
+# --- 3. repair --------------------------------------------------------------
+expect_exit 1 $AUDIT --deep --repair
+cat "$T/out"
+grep -q "^repaired 5 differences: 1 folder rescanned (1 deep), replication caught up at lsn [0-9]*\$" "$T/out" ||
+	fail "repair report: $(cat "$T/out")"
+"$CTL" -c "$T/primary.conf" journal dump | grep -q " rescan $rel subtree deep\$" ||
+	fail "no deep rescan record in the journal"
+expect_exit 0 $AUDIT --deep
+same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the repair"
+ok "repair through the journal and the rolling engine: audit --deep clean, trees identical"
+
+# --- 4. --user, usage, standby ----------------------------------------------
+expect_exit 0 $AUDIT --user "$rel" --json
+[ "$(field folders "$T/out")" -ge 5 ] || fail "--user compared too little: $(cat "$T/out")"
+expect_exit 0 $AUDIT --user "$T/primary/mail/$rel/"
+expect_grep "^audit of $rel: " "$T/out"
+expect_exit 2 $AUDIT --user nosuchdom/nosuchuser
+expect_grep "no such folder" "$T/err"
+expect_exit 2 $AUDIT --user ../x
+expect_exit 2 $AUDIT --rate-limit lots
+expect_exit 2 $AUDIT --bogus
+expect_exit 2 $AUDIT extra-argument
+expect_exit 0 "$CTL" -c "$T/standby.conf" audit
+expect_grep "standby; the audit runs on the primary" "$T/out"
+ok "--user (relative or absolute), usage errors exit 2, a standby exits 0"
