@@ -11,7 +11,11 @@
 #  3. audit --deep --repair queues rescans through journald and waits for
 #     the rolling engine: a following audit --deep exits 0 and the trees
 #     are identical;
-#  4. --user, usage errors, and a standby that says the audit is not its job.
+#  4. --user, --rate-limit (paced, and still clean), usage errors, and a
+#     standby that says the audit is not its job;
+#  5. without rolling replication: the report says so, and --repair leaves
+#     its rescans in the journal for the rolling engine, which carries them
+#     out once it runs again.
 . "$(dirname "$0")/lib.sh"
 
 USERS=${AUDIT_USERS:-200}
@@ -134,6 +138,12 @@ expect_exit 0 $AUDIT --user "$rel" --json
 [ "$(field folders "$T/out")" -ge 5 ] || fail "--user compared too little: $(cat "$T/out")"
 expect_exit 0 $AUDIT --user "$T/primary/mail/$rel/"
 expect_grep "^audit of $rel: " "$T/out"
+expect_exit 0 $AUDIT --user "$rel" --deep --rate-limit 2M --json
+bytes=$(field message_bytes "$T/out")
+[ "$(field hashed_bytes "$T/out")" = "$bytes" ] || fail "--deep --user hashed $(field hashed_bytes "$T/out") of $bytes bytes"
+awk "BEGIN {exit !($(field seconds "$T/out") >= $bytes / 2097152 * 0.9)}" ||
+	fail "--rate-limit 2M: $bytes bytes hashed in $(field seconds "$T/out") s"
+awk "BEGIN {exit !($(field paced_seconds "$T/out") > 0)}" || fail "--rate-limit never waited: $(cat "$T/out")"
 expect_exit 2 $AUDIT --user nosuchdom/nosuchuser
 expect_grep "no such folder" "$T/err"
 expect_exit 2 $AUDIT --user ../x
@@ -142,4 +152,17 @@ expect_exit 2 $AUDIT --bogus
 expect_exit 2 $AUDIT extra-argument
 expect_exit 0 "$CTL" -c "$T/standby.conf" audit
 expect_grep "standby; the audit runs on the primary" "$T/out"
-ok "--user (relative or absolute), usage errors exit 2, a standby exits 0"
+ok "--user (relative or absolute), --rate-limit paces --deep, usage errors exit 2, a standby exits 0"
+
+# --- 5. without rolling replication -------------------------------------------
+crash rolling
+rm "$S/new/"* 2>/dev/null || rm "$S/cur/$(ls "$S/cur" | head -1)"
+expect_exit 1 $AUDIT
+expect_grep "^note: replication was not running (mdrepl-syncclient is not running)" "$T/out"
+expect_exit 1 $AUDIT --repair
+expect_grep "^repair queued: 1 folder rescanned (0 deep) up to lsn [0-9]*, but mdrepl-syncclient is not running" "$T/out"
+start rolling "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
+wait_for 60 caught_up || fail "rolling replication did not catch up after its restart"
+expect_exit 0 $AUDIT
+same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the queued repair"
+ok "replication stopped: reported as such; a queued repair is carried out once it runs"
