@@ -67,6 +67,7 @@ struct repair {
 	size_t folders, deep_folders;
 	uint64_t head, durable;
 	const char *why;
+	struct err error; /* code 0: none */
 };
 
 struct run {
@@ -111,10 +112,12 @@ static int parse_rate(const char *arg, uint64_t *rate_r)
 
 static void parse_args(const struct settings *s, int argc, char **argv, struct args *a)
 {
-	static const struct option longopts[] = {
-		{"user", required_argument, NULL, 'u'}, {"deep", no_argument, NULL, 'd'},
-		{"json", no_argument, NULL, 'j'},	{"repair", no_argument, NULL, 'r'},
-		{"rate-limit", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"user", required_argument, NULL, 'u'},
+						 {"deep", no_argument, NULL, 'd'},
+						 {"json", no_argument, NULL, 'j'},
+						 {"repair", no_argument, NULL, 'r'},
+						 {"rate-limit", required_argument, NULL, 'l'},
+						 {NULL, 0, NULL, 0}};
 	int opt;
 
 	memset(a, 0, sizeof(*a));
@@ -128,8 +131,9 @@ static void parse_args(const struct settings *s, int argc, char **argv, struct a
 		case 'r': a->repair = true; break;
 		case 'l':
 			if (parse_rate(optarg, &a->rate_limit) < 0)
-				cli_usage_error("mdreplctl", "--rate-limit needs bytes per second "
-							     "(K, M, G suffixes; 0 = no limit), not '%s'",
+				cli_usage_error("mdreplctl",
+						"--rate-limit needs bytes per second "
+						"(K, M, G suffixes; 0 = no limit), not '%s'",
 						optarg);
 			break;
 		default:
@@ -215,11 +219,15 @@ static int setup(struct run *r, struct err *e)
 
 static int connect_peer(struct run *r, const struct node_state *node, struct err *e)
 {
-	struct client_opts o = {.set = &r->conn_set, .rootfd = r->rootfd, .rules = r->rules,
-				.purpose = PURPOSE_AUDIT};
-	struct audit_opts ao = {.rootfd = r->rootfd, .rules = r->rules, .cache = r->cache,
-				.prefix = r->prefix, .deep = r->a.deep,
-				.rate_limit = r->a.rate_limit, .progress = progress,
+	struct client_opts o = {
+	    .set = &r->conn_set, .rootfd = r->rootfd, .rules = r->rules, .purpose = PURPOSE_AUDIT};
+	struct audit_opts ao = {.rootfd = r->rootfd,
+				.rules = r->rules,
+				.cache = r->cache,
+				.prefix = r->prefix,
+				.deep = r->a.deep,
+				.rate_limit = r->a.rate_limit,
+				.progress = progress,
 				.progress_ctx = r};
 
 	r->conn_set = *r->s;
@@ -235,8 +243,8 @@ static int connect_peer(struct run *r, const struct node_state *node, struct err
 			       r->peer_name, r->peer.generation);
 	if (r->peer.generation > node->generation)
 		return err_set(e, ERR_REFUSED,
-			       "%s follows a newer primary (generation %" PRIu64
-			       ", ours %" PRIu64 "): this node is a stale primary; run "
+			       "%s follows a newer primary (generation %" PRIu64 ", ours %" PRIu64
+			       "): this node is a stale primary; run "
 			       "'mdreplctl rejoin'",
 			       r->peer_name, r->peer.generation, node->generation);
 	r->au = audit_new(r->c, &ao);
@@ -282,8 +290,8 @@ static int pause_ms(struct run *r, uint64_t ms, struct err *e)
 /* The rolling engine's position marker: it changes while it works. */
 static void activity(const char *st, struct buf *mark)
 {
-	static const char *const keys[] = {"read_lsn", "sent_lsn", "durable_lsn",
-					   "wire_bytes_out", "wire_bytes_in"};
+	static const char *const keys[] = {"read_lsn", "sent_lsn", "durable_lsn", "wire_bytes_out",
+					   "wire_bytes_in"};
 
 	buf_reset(mark);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -304,7 +312,8 @@ static int wait_durable(struct run *r, uint64_t lsn, uint64_t limit_ms, bool idl
 	*caught_r = false;
 	*running_r = true;
 	while (rc == 0) {
-		if (status_of(r, "syncclient", &st) < 0 || !json_lookup_bool(buf_cstr(&st), "connected")) {
+		if (status_of(r, "syncclient", &st) < 0 ||
+		    !json_lookup_bool(buf_cstr(&st), "connected")) {
 			*running_r = false;
 			break;
 		}
@@ -471,6 +480,11 @@ static int examine(struct run *r, struct err *e)
 {
 	if (audit_scan(r->au, &r->diffs, &r->st, e) < 0)
 		return -1;
+	if (r->prefix[0] != '\0' && r->st.folders == 0)
+		return err_set(e, ERR_USAGE,
+			       "--user %s is not a folder (a Maildir folder, or a directory above "
+			       "some)",
+			       r->a.user);
 	if (r->diffs.n > 0) {
 		if (settle(r, e) < 0 || audit_recheck(r->au, &r->diffs, e) < 0)
 			return -1;
@@ -480,8 +494,9 @@ static int examine(struct run *r, struct err *e)
 	/* The session is done: a repair waits on the local daemons only. */
 	audit_free(&r->au);
 	client_free(&r->c);
-	if (r->a.repair && r->diffs.n > 0)
-		return repair(r, e);
+	/* A repair that fails still leaves a report of what differs. */
+	if (r->a.repair && r->diffs.n > 0 && repair(r, &r->rep.error) < 0 && r->rep.error.code == 0)
+		r->rep.error.code = EIO;
 	return 0;
 }
 
@@ -540,9 +555,8 @@ static void text_notes(const struct run *r)
 	const struct settle *st = &r->settle;
 
 	if (r->a.deep)
-		printf("contents: %.1f MB hashed here, %.1f MB on the standby%s",
-		       mb(r->st.hashed), mb(r->st.peer_hashed),
-		       r->a.rate_limit ? "" : "\n");
+		printf("contents: %.1f MB hashed here, %.1f MB on the standby%s", mb(r->st.hashed),
+		       mb(r->st.peer_hashed), r->a.rate_limit ? "" : "\n");
 	if (r->a.deep && r->a.rate_limit)
 		printf(", at most %.1f MB/s each (%.1f s waited)\n", mb(r->a.rate_limit),
 		       (double)r->st.paced_ms / 1000.0);
@@ -563,11 +577,13 @@ static void text_repair(const struct run *r)
 
 	if (!r->a.repair || r->diffs.n == 0)
 		return;
-	if (p->caught_up)
+	if (p->error.code != 0)
+		printf("repair failed: %s\n", p->error.msg);
+	else if (p->caught_up)
 		printf("repaired %zu difference%s: %zu folder%s rescanned (%zu deep), replication "
 		       "caught up at lsn %" PRIu64 "\n",
-		       r->diffs.n, r->diffs.n == 1 ? "" : "s", p->folders, p->folders == 1 ? "" : "s",
-		       p->deep_folders, p->head);
+		       r->diffs.n, r->diffs.n == 1 ? "" : "s", p->folders,
+		       p->folders == 1 ? "" : "s", p->deep_folders, p->head);
 	else
 		printf("repair queued: %zu folder%s rescanned (%zu deep) up to lsn %" PRIu64
 		       ", but %s; run the audit again later\n",
@@ -588,8 +604,7 @@ static void report_text(const struct run *r)
 	human(r->wire_in + r->wire_out, wire, sizeof(wire));
 	printf(": %" PRIu64 " messages in %" PRIu64 " folders compared, %zu difference%s, "
 	       "%s on the wire, %.1f s\n",
-	       r->st.messages, r->st.folders, r->diffs.n, r->diffs.n == 1 ? "" : "s", wire,
-	       secs);
+	       r->st.messages, r->st.folders, r->diffs.n, r->diffs.n == 1 ? "" : "s", wire, secs);
 	text_notes(r);
 	for (size_t i = 0; i < r->diffs.n; i++)
 		text_difference(&r->diffs.v[i]);
@@ -631,6 +646,8 @@ static void json_repair(struct json *j, const struct run *r)
 	json_key_u64(j, "durable_lsn", p->durable);
 	if (p->why != NULL)
 		json_key_str(j, "why", p->why);
+	if (p->error.code != 0)
+		json_key_str(j, "error", p->error.msg);
 	json_end_obj(j);
 }
 
@@ -691,9 +708,9 @@ static void report_json(const struct run *r)
 static int not_primary(const struct args *a, const struct node_state *node)
 {
 	const char *msg = node->role == ROLE_STANDBY
-				  ? "this node is a standby; the audit runs on the primary"
-				  : "this primary is fenced by a newer primary; audit from that one, "
-				    "and run 'mdreplctl rejoin' here";
+			      ? "this node is a standby; the audit runs on the primary"
+			      : "this primary is fenced by a newer primary; audit from that one, "
+				"and run 'mdreplctl rejoin' here";
 
 	if (node->role != ROLE_STANDBY) {
 		fprintf(stderr, "mdreplctl: audit: %s\n", msg);
@@ -728,7 +745,7 @@ int cmd_audit(const struct settings *s, int argc, char **argv)
 			report_json(&r);
 		else
 			report_text(&r);
-		rc = r.diffs.n > 0 ? EXIT_FAIL : EXIT_OK;
+		rc = r.rep.error.code != 0 ? EXIT_USAGE : r.diffs.n > 0 ? EXIT_FAIL : EXIT_OK;
 	}
 	fflush(stdout);
 	teardown(&r);

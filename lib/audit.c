@@ -26,8 +26,8 @@
 #define PAUSE_SLICE_MS 500 /* longest wait between keepalive checks */
 
 static const char *const kind_names[AK_COUNT] = {
-	"missing", "extra", "flags", "content", "metadata", "attributes", "folder_missing",
-	"folder_extra",
+    "missing",	"extra",      "flags",		"content",
+    "metadata", "attributes", "folder_missing", "folder_extra",
 };
 
 const char *audit_kind_name(enum audit_kind k)
@@ -278,8 +278,7 @@ static void pair_messages(struct audit_diffs *out, const char *folder, struct ca
 }
 
 void audit_compare(const char *folder, const struct folder_list *primary,
-		   const struct folder_list *standby, char sep, bool deep,
-		   struct audit_diffs *out)
+		   const struct folder_list *standby, char sep, bool deep, struct audit_diffs *out)
 {
 	struct cands missing = {0}, extra = {0};
 	size_t i = 0, j = 0;
@@ -429,7 +428,8 @@ int audit_pause(struct audit *a, uint64_t ms, struct err *e)
 	while ((now = now_mono_ms()) < end) {
 		uint64_t left = end - now;
 
-		if (client_poll(a->c, (int)(left < PAUSE_SLICE_MS ? left : PAUSE_SLICE_MS), e) < 0 ||
+		if (client_poll(a->c, (int)(left < PAUSE_SLICE_MS ? left : PAUSE_SLICE_MS), e) <
+			0 ||
 		    client_keepalive(a->c, e) < 0)
 			return -1;
 	}
@@ -632,8 +632,7 @@ static int sort_unique(struct fents *s, const char *side, struct err *e)
 	return 0;
 }
 
-int audit_scan(struct audit *a, struct audit_diffs *out, struct audit_stats *st,
-	       struct err *e)
+int audit_scan(struct audit *a, struct audit_diffs *out, struct audit_stats *st, struct err *e)
 {
 	int r;
 

@@ -88,8 +88,7 @@ void audit_diffs_sort(struct audit_diffs *d);
  * Maildir name separator; deep compares the content hashes the listings
  * carry. */
 void audit_compare(const char *folder, const struct folder_list *primary,
-		   const struct folder_list *standby, char sep, bool deep,
-		   struct audit_diffs *out);
+		   const struct folder_list *standby, char sep, bool deep, struct audit_diffs *out);
 
 /* Keeps in d only the differences `again` holds too (same kind and path,
  * the primary's entry unchanged), taking their latest form from `again`;
@@ -124,8 +123,7 @@ void audit_free(struct audit **a);
 
 /* The first look: fills out (sorted) with every difference found and st
  * with what was compared. Returns 0 or -1. */
-int audit_scan(struct audit *a, struct audit_diffs *out, struct audit_stats *st,
-	       struct err *e);
+int audit_scan(struct audit *a, struct audit_diffs *out, struct audit_stats *st, struct err *e);
 
 /* The second look at the folders of d (see above); d keeps what it
  * confirms. Returns 0 or -1. */

@@ -345,8 +345,8 @@ static void confirm_setup(void)
 	setup();
 	memset(&first, 0, sizeof(first));
 	memset(&again, 0, sizeof(again));
-	ent(&p, "cur/200.M2.h:2,", F, 20, 1000, 0);	 /* missing */
-	ent(&s, "cur/300.M3.h:2,", F, 20, 1000, 0);	 /* extra */
+	ent(&p, "cur/200.M2.h:2,", F, 20, 1000, 0);   /* missing */
+	ent(&s, "cur/300.M3.h:2,", F, 20, 1000, 0);   /* extra */
 	ent(&p, "cur/400.M4.h:2,FS", F, 20, 1000, 0); /* flags */
 	ent(&s, "cur/400.M4.h:2,S", F, 20, 1000, 0);
 	s.v[5].mtime_ns = 1; /* uidlist: attributes */
@@ -405,7 +405,8 @@ START_TEST(test_confirm_latest)
 	ck_assert_uint_eq(first.n, 4);
 	for (size_t i = 0; i < first.n; i++) {
 		if (first.v[i].kind == AK_FLAGS)
-			ck_assert_str_eq(first.v[i].standby_path, "dom/bob/Maildir/cur/400.M4.h:2,T");
+			ck_assert_str_eq(first.v[i].standby_path,
+					 "dom/bob/Maildir/cur/400.M4.h:2,T");
 	}
 	audit_diffs_free(&again);
 	audit_confirm(&first, &again); /* nothing the second time: nothing kept */

@@ -15,7 +15,8 @@
 #     standby that says the audit is not its job;
 #  5. without rolling replication: the report says so, and --repair leaves
 #     its rescans in the journal for the rolling engine, which carries them
-#     out once it runs again.
+#     out once it runs again; without journald a repair fails (exit 2) but
+#     the differences are still reported.
 . "$(dirname "$0")/lib.sh"
 
 USERS=${AUDIT_USERS:-200}
@@ -147,6 +148,8 @@ awk "BEGIN {exit !($(field paced_seconds "$T/out") > 0)}" || fail "--rate-limit 
 expect_exit 2 $AUDIT --user nosuchdom/nosuchuser
 expect_grep "no such folder" "$T/err"
 expect_exit 2 $AUDIT --user ../x
+expect_exit 2 $AUDIT --user "$rel/cur"
+expect_grep "is not a folder" "$T/err"
 expect_exit 2 $AUDIT --rate-limit lots
 expect_exit 2 $AUDIT --bogus
 expect_exit 2 $AUDIT extra-argument
@@ -166,3 +169,10 @@ wait_for 60 caught_up || fail "rolling replication did not catch up after its re
 expect_exit 0 $AUDIT
 same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the queued repair"
 ok "replication stopped: reported as such; a queued repair is carried out once it runs"
+
+crash journald
+echo "stray" >"$S/cur/1700000001.M2P2.stray"
+expect_exit 2 $AUDIT --repair
+expect_grep "^extra  *$rel/cur/1700000001.M2P2.stray\$" "$T/out"
+expect_grep "^repair failed: cannot queue the repair (is mdrepl-journald running?)" "$T/out"
+ok "without journald: the repair fails with exit 2, the difference is still reported"
