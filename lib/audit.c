@@ -492,37 +492,64 @@ static int hash_local(struct audit *a, const char *folder, struct folder_list *l
 	return r < 0 ? err_prefix(e, "in folder '%s'", folder) : 0;
 }
 
+/* The standby's listing of folder (hashed when deep, paced by the size
+ * this node has there). Returns 0, 1 if it has no such folder, -1. */
+static int list_peer(struct audit *a, const char *folder, struct folder_list *r, struct err *e)
+{
+	const struct fent *mine = fents_find(&a->local, folder);
+	uint64_t expected = mine ? mine->counts.bytes : 0;
+	struct folder_counts peer;
+	int rr;
+
+	if (a->o.deep && pace(a, &a->peer, expected, e) < 0)
+		return -1;
+	rr = client_list(a->c, folder, a->o.deep ? WF_HASH : 0, r, e);
+	if (rr >= 0 && a->o.deep) {
+		/* Charge what the standby really hashed. */
+		scan_count(r, &peer);
+		a->peer.bytes = a->peer.bytes - expected + peer.bytes;
+		a->st.peer_hashed += peer.bytes;
+	}
+	return rr;
+}
+
+/* This node's listing of folder, hashed when deep. Returns 0, 1 if there
+ * is no such folder, -1. */
+static int list_here(struct audit *a, const char *folder, struct folder_list *l, struct err *e)
+{
+	int rl = scan_folder(a->o.rootfd, a->o.rules, folder, false, l, e);
+
+	if (rl == 0 && a->o.deep)
+		rl = hash_local(a, folder, l, e);
+	return rl;
+}
+
+static void compare_lists(struct audit *a, const char *folder, int rl, struct folder_list *l,
+			  int rr, struct folder_list *r, struct audit_diffs *out)
+{
+	audit_compare(folder, rl == 0 ? l : NULL, rr == 0 ? r : NULL, md_rules_sep(a->o.rules),
+		      a->o.deep, out);
+	a->st.folders_listed++;
+	folder_list_free(l);
+	folder_list_free(r);
+}
+
 /* Lists one folder on both sides, the standby first (see audit.h), and
  * compares the listings. */
 static int look(struct audit *a, const char *folder, struct audit_diffs *out, struct err *e)
 {
-	const struct fent *mine = fents_find(&a->local, folder);
 	struct folder_list l = {0}, r = {0};
-	struct folder_counts peer;
-	uint64_t expected = mine ? mine->counts.bytes : 0;
-	int rl = 0, rr;
+	int rl, rr = list_peer(a, folder, &r, e);
 
-	if (a->o.deep && pace(a, &a->peer, expected, e) < 0)
-		return -1;
-	rr = client_list(a->c, folder, a->o.deep ? WF_HASH : 0, &r, e);
 	if (rr < 0)
 		return -1;
-	if (a->o.deep) {
-		/* Charge what the standby really hashed. */
-		scan_count(&r, &peer);
-		a->peer.bytes = a->peer.bytes - expected + peer.bytes;
-		a->st.peer_hashed += peer.bytes;
+	rl = list_here(a, folder, &l, e);
+	if (rl < 0) {
+		folder_list_free(&r);
+		return -1;
 	}
-	rl = scan_folder(a->o.rootfd, a->o.rules, folder, false, &l, e);
-	if (rl == 0 && a->o.deep)
-		rl = hash_local(a, folder, &l, e);
-	if (rl >= 0)
-		audit_compare(folder, rl == 0 ? &l : NULL, rr == 0 ? &r : NULL,
-			      md_rules_sep(a->o.rules), a->o.deep, out);
-	a->st.folders_listed++;
-	folder_list_free(&l);
-	folder_list_free(&r);
-	return rl < 0 ? -1 : 0;
+	compare_lists(a, folder, rl, &l, rr, &r, out);
+	return 0;
 }
 
 static int local_digest(const char *folder, void *ctx)
@@ -587,34 +614,145 @@ static void one_sided(struct fents *seen, const char *folder, enum audit_kind k,
 	add(out, k, folder, NULL, NULL);
 }
 
-/* Merges the two sorted digest lists and handles each folder. */
+/* A folder of the merged digest lists: either side may lack it. */
+struct mrg {
+	const struct fent *l, *r;
+};
+
+static const char *mrg_folder(const struct mrg *m)
+{
+	return m->l ? m->l->folder : m->r->folder;
+}
+
+/* With deep: the folders m[0..*n_r) one deep DIGEST_REQ for m[0] covers
+ * exactly — one user's folders (md_user_of), on both sides and alike by
+ * their shallow digests, with nothing else sorting among them (a prefix
+ * request returns everything below the prefix). */
+static bool deep_group(const struct mrg *m, size_t left, size_t *n_r)
+{
+	const char *top = mrg_folder(&m[0]);
+	size_t len = strlen(top), n = 1;
+
+	if (len == 0 || !slice_eq_cstr(md_user_of(slice_cstr(top)), top))
+		return false;
+	for (; n < left && strncmp(mrg_folder(&m[n]), top, len) == 0; n++) {
+		const char *f = mrg_folder(&m[n]);
+
+		if (f[len] != '/' || !slice_eq_cstr(md_user_of(slice_cstr(f)), top))
+			return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].l == NULL || m[i].r == NULL ||
+		    memcmp(m[i].l->digest, m[i].r->digest, WIRE_DIGEST_LEN) != 0)
+			return false;
+	}
+	*n_r = n;
+	return true;
+}
+
+static int deep_digest(const struct w_digest_entry *d, void *ctx)
+{
+	struct fents *s = ctx;
+
+	memcpy(fents_add(s, d->folder.p, d->folder.len)->digest, d->digest, WIRE_DIGEST_LEN);
+	return 0;
+}
+
+/* One user's folders by deep digests. The standby computes its side in
+ * one request while this node hashes its own; a folder whose deep
+ * digests differ is then listed on both sides. */
+static int deep_user(struct audit *a, const struct mrg *m, size_t n, struct audit_diffs *out,
+		     struct err *e)
+{
+	uint8_t(*mine)[WIRE_DIGEST_LEN] = xcalloc(n, WIRE_DIGEST_LEN);
+	bool *gone = xcalloc(n, sizeof(*gone));
+	struct fents theirs = {0};
+	uint64_t bytes = 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += m[i].l->counts.bytes;
+	r = pace(a, &a->peer, bytes, e);
+	if (r == 0)
+		r = client_digests_start(a->c, m[0].l->folder, WF_HASH, deep_digest, &theirs, e);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct folder_list l = {0};
+		int here = list_here(a, m[i].l->folder, &l, e);
+
+		if (here == 0)
+			scan_digest(&l, true, mine[i]);
+		gone[i] = here == 1;
+		r = here < 0 ? -1 : 0;
+		folder_list_free(&l);
+	}
+	if (r == 0 && (r = client_wait(a->c, e)) == 0) {
+		a->st.peer_hashed += bytes;
+		qsort(theirs.v, theirs.n, sizeof(*theirs.v), fent_cmp);
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct fent *t = fents_find(&theirs, m[i].l->folder);
+
+		if (gone[i] || t == NULL || memcmp(mine[i], t->digest, WIRE_DIGEST_LEN) != 0)
+			r = look(a, m[i].l->folder, out, e);
+	}
+	fents_free(&theirs);
+	free(mine);
+	free(gone);
+	return r;
+}
+
+/* Merges the two sorted digest lists. */
+static struct mrg *merge(const struct audit *a, size_t *n_r)
+{
+	struct mrg *m = xcalloc(a->local.n + a->remote.n + 1, sizeof(*m));
+	size_t i = 0, j = 0, n = 0;
+
+	while (i < a->local.n || j < a->remote.n) {
+		const struct fent *l = i < a->local.n ? &a->local.v[i] : NULL;
+		const struct fent *r = j < a->remote.n ? &a->remote.v[j] : NULL;
+		int c = l == NULL ? 1 : r == NULL ? -1 : strcmp(l->folder, r->folder);
+
+		m[n++] = (struct mrg){c <= 0 ? l : NULL, c >= 0 ? r : NULL};
+		i += c <= 0;
+		j += c >= 0;
+	}
+	*n_r = n;
+	return m;
+}
+
+/* Handles each folder: one-sided ones are reported, those that differ are
+ * listed, and with deep the others are compared by content. */
 static int compare_trees(struct audit *a, struct audit_diffs *out, struct err *e)
 {
 	struct fents missing = {0}, extra = {0};
-	size_t i = 0, j = 0, total = a->local.n + a->remote.n;
+	size_t n, i = 0, k;
+	struct mrg *m = merge(a, &n);
 	int r = 0;
 
-	while (r == 0 && (i < a->local.n || j < a->remote.n)) {
-		const struct fent *l = i < a->local.n ? &a->local.v[i] : NULL;
-		const struct fent *rm = j < a->remote.n ? &a->remote.v[j] : NULL;
-		int c = l == NULL ? 1 : rm == NULL ? -1 : strcmp(l->folder, rm->folder);
-
+	for (size_t x = 0; x < n; x++) {
 		a->st.folders++;
-		if (c <= 0) {
-			a->st.messages += l->counts.messages;
-			a->st.bytes += l->counts.bytes;
+		if (m[x].l != NULL) {
+			a->st.messages += m[x].l->counts.messages;
+			a->st.bytes += m[x].l->counts.bytes;
 		}
-		if (c < 0)
-			one_sided(&missing, l->folder, AK_FOLDER_MISSING, out);
-		else if (c > 0)
-			one_sided(&extra, rm->folder, AK_FOLDER_EXTRA, out);
-		else if (a->o.deep || memcmp(l->digest, rm->digest, WIRE_DIGEST_LEN) != 0)
-			r = look(a, l->folder, out, e);
-		i += c <= 0;
-		j += c >= 0;
-		if (a->o.progress != NULL)
-			a->o.progress(i + j, total, a->o.progress_ctx);
 	}
+	while (r == 0 && i < n) {
+		const struct mrg *f = &m[i];
+
+		k = 1;
+		if (f->r == NULL)
+			one_sided(&missing, f->l->folder, AK_FOLDER_MISSING, out);
+		else if (f->l == NULL)
+			one_sided(&extra, f->r->folder, AK_FOLDER_EXTRA, out);
+		else if (a->o.deep && deep_group(f, n - i, &k))
+			r = deep_user(a, f, k, out, e);
+		else if (a->o.deep || memcmp(f->l->digest, f->r->digest, WIRE_DIGEST_LEN) != 0)
+			r = look(a, f->l->folder, out, e);
+		i += k;
+		if (a->o.progress != NULL)
+			a->o.progress(i, n, a->o.progress_ctx);
+	}
+	free(m);
 	fents_free(&missing);
 	fents_free(&extra);
 	return r;

@@ -6,10 +6,12 @@
  * As reconcile.h does, it compares per-folder digests first (both sides
  * keep them in a digest cache, so an unchanged store costs a few stat()
  * calls per folder and a few bytes per folder on the wire) and lists only
- * the folders whose digests differ. With `deep` every folder present on
- * both sides is listed with content hashes (the standby hashes with
- * WF_HASH, this side one message at a time), at most at rate_limit bytes
- * per second on each side.
+ * the folders whose digests differ. With `deep` the contents are compared
+ * too: a user's folders (md_user_of) that are alike by their digests by
+ * deep digests, which the standby computes for them in one request
+ * (WF_HASH), other folders by listings with content hashes; a folder is
+ * listed only when its digests differ. This node hashes one message at a
+ * time; each node hashes at most rate_limit bytes per second.
  *
  * Each difference is classified (enum audit_kind). A folder that exists on
  * one side only is reported once, at its topmost missing level, not with

@@ -83,6 +83,7 @@ struct client {
 	int qstatus;
 	struct err qerr;
 	void *qctx;
+	void *qowned; /* a started query's context, freed by client_wait */
 
 	struct keymap *inodes, *contents;
 	struct sigent *sigs;
@@ -299,6 +300,7 @@ void client_free(struct client **cp)
 	}
 	buf_free(&c->content);
 	buf_free(&c->zbuf);
+	free(c->qowned);
 	free(c);
 	*cp = NULL;
 }
@@ -512,11 +514,13 @@ static int dispatch(struct client *c, const struct w_frame *f, const union w_msg
 
 /* ---------------------------------------------------------------- queries */
 
-/* Sends a query and pumps until its last reply frame was handled. */
-static int query(struct client *c, uint8_t type, union w_msg *m, void *ctx, struct err *e)
+/* Sends a query; its replies are handled as they arrive. */
+static int query_send(struct client *c, uint8_t type, union w_msg *m, void *ctx, struct err *e)
 {
 	uint32_t id = c->next_qid++;
 
+	if (c->qtype != 0)
+		return err_set(e, EBUSY, "a query to %s is still unanswered", conn_peer(c->conn));
 	if (client_commit(c, c->sent_lsn, e) < 0)
 		return -1;
 	switch (type) {
@@ -531,12 +535,25 @@ static int query(struct client *c, uint8_t type, union w_msg *m, void *ctx, stru
 	c->qdone = false;
 	c->qstatus = 0;
 	c->qctx = ctx;
-	if (send_frame(c, type, m, e) < 0 || wait_for(c, &c->qdone, e) < 0) {
+	if (send_frame(c, type, m, e) < 0) {
 		c->qtype = 0;
 		return -1;
 	}
+	return 0;
+}
+
+/* Pumps until the last reply frame of the query sent was handled. */
+static int query_wait(struct client *c, struct err *e)
+{
+	int r = wait_for(c, &c->qdone, e);
+
 	c->qtype = 0;
-	return c->qstatus;
+	return r < 0 ? -1 : c->qstatus;
+}
+
+static int query(struct client *c, uint8_t type, union w_msg *m, void *ctx, struct err *e)
+{
+	return query_send(c, type, m, ctx, e) < 0 ? -1 : query_wait(c, e);
 }
 
 int client_digests(struct client *c, const char *prefix, uint32_t flags, client_digest_fn *fn,
@@ -546,6 +563,30 @@ int client_digests(struct client *c, const char *prefix, uint32_t flags, client_
 	struct digest_ctx dc = {fn, ctx};
 
 	return query(c, W_DIGEST_REQ, &m, &dc, e);
+}
+
+int client_digests_start(struct client *c, const char *prefix, uint32_t flags,
+			 client_digest_fn *fn, void *ctx, struct err *e)
+{
+	union w_msg m = {.digest_req = {.flags = flags, .prefix = slice_cstr(prefix)}};
+	struct digest_ctx *dc = xmalloc(sizeof(*dc));
+
+	*dc = (struct digest_ctx){fn, ctx};
+	if (query_send(c, W_DIGEST_REQ, &m, dc, e) < 0) {
+		free(dc);
+		return -1;
+	}
+	c->qowned = dc;
+	return 0;
+}
+
+int client_wait(struct client *c, struct err *e)
+{
+	int r = query_wait(c, e);
+
+	free(c->qowned);
+	c->qowned = NULL;
+	return r;
 }
 
 int client_list(struct client *c, const char *folder, uint32_t flags, struct folder_list *out,

@@ -67,6 +67,14 @@ const char *client_peer(const struct client *c);
 typedef int client_digest_fn(const struct w_digest_entry *d, void *ctx);
 int client_digests(struct client *c, const char *prefix, uint32_t flags, client_digest_fn *fn,
 		   void *ctx, struct err *e);
+/* The same, without waiting: the caller works meanwhile (the audit hashes
+ * its side while the peer hashes its own), then client_wait() handles the
+ * rest of the reply. Replies arriving before that are handled by any call
+ * that reads (client_poll). fn and ctx must stay valid until then; no
+ * other query may be sent in between. */
+int client_digests_start(struct client *c, const char *prefix, uint32_t flags,
+			 client_digest_fn *fn, void *ctx, struct err *e);
+int client_wait(struct client *c, struct err *e);
 /* Lists a folder on the peer; returns 0, 1 if it does not exist there, -1. */
 int client_list(struct client *c, const char *folder, uint32_t flags, struct folder_list *out,
 		struct err *e);

@@ -3,14 +3,16 @@
 #  1. 20,000 messages synced over TLS: the audit exits 0, and the bytes on
 #     the wire are under 1% of the store's; a second audit is answered from
 #     the digest caches (no folder listed again on either side);
-#  2. the standby damaged five ways (a message deleted, a flag changed, one
-#     byte altered with size and mtime kept, a metadata file removed, a
-#     stray file in cur/): a shallow audit reports four of them but not the
-#     altered byte, --deep all five; both exit 1; with rolling replication
-#     running they are settled differences, and --json says so;
+#  2. the standby damaged five ways (a message deleted, a flag changed, a
+#     metadata file removed, a stray file in cur/ — in one folder — and one
+#     byte altered with size and mtime kept in another user's folder): a
+#     shallow audit reports four of them but not the altered byte, --deep
+#     all five (the altered byte from the deep digests of a folder that
+#     is otherwise alike); both exit 1; with rolling replication running
+#     they are settled differences, and --json says so;
 #  3. audit --deep --repair queues rescans through journald and waits for
-#     the rolling engine: a following audit --deep exits 0 and the trees
-#     are identical;
+#     the rolling engine: a following audit --deep exits 0 (with under 1%
+#     of the store on the wire too) and the trees are identical;
 #  4. --user, --rate-limit (paced, and still clean), usage errors, and a
 #     standby that says the audit is not its job;
 #  5. without rolling replication: the report says so, and --repair leaves
@@ -82,30 +84,33 @@ wait_for 60 caught_up || fail "rolling replication did not catch up: $(cat "$T/s
 S=$(echo "$T"/standby/mail/dom*/user1/Maildir)
 [ -d "$S/cur" ] || fail "no $S/cur"
 rel=${S#"$T/standby/mail/"}
-set -- $(ls "$S/cur" | head -3)
-deleted=$1 flagged=$2 altered=$3
+S2=$(echo "$T"/standby/mail/dom*/user2/Maildir/.Sent)
+rel2=${S2#"$T/standby/mail/"}
+set -- $(ls "$S/cur" | head -2)
+deleted=$1 flagged=$2
+altered=$(ls "$S2/cur" | head -1)
 rm "$S/cur/$deleted"
 mv "$S/cur/$flagged" "$S/cur/${flagged%%:*}:2,Z"
-cp -p "$S/cur/$altered" "$T/ref"
-old=$(dd if="$S/cur/$altered" bs=1 skip=100 count=1 2>/dev/null)
+cp -p "$S2/cur/$altered" "$T/ref"
+old=$(dd if="$S2/cur/$altered" bs=1 skip=100 count=1 2>/dev/null)
 new=A
 [ "$old" != A ] || new=B
-printf '%s' "$new" | dd of="$S/cur/$altered" bs=1 seek=100 conv=notrunc 2>/dev/null
-touch -r "$T/ref" "$S/cur/$altered"
-cmp -s "$S/cur/$altered" "$T/ref" && fail "the byte was not altered"
+printf '%s' "$new" | dd of="$S2/cur/$altered" bs=1 seek=100 conv=notrunc 2>/dev/null
+touch -r "$T/ref" "$S2/cur/$altered"
+cmp -s "$S2/cur/$altered" "$T/ref" && fail "the byte was not altered"
 rm "$S/dovecot-uidlist"
 echo "stray" >"$S/cur/1700000000.M1P1.stray"
 
 # has KIND PATH: the last JSON report lists that difference.
 has() {
-	grep -q "{\"kind\":\"$1\",\"path\":\"$rel/$2\"" "$T/out" ||
+	grep -q "{\"kind\":\"$1\",\"path\":\"$2\"" "$T/out" ||
 		fail "no $1 difference for $2 in: $(cat "$T/out")"
 }
 expect_exit 1 $AUDIT --json
-has missing "cur/$deleted"
-has flags "cur/$flagged"
-has metadata dovecot-uidlist
-has extra cur/1700000000.M1P1.stray
+has missing "$rel/cur/$deleted"
+has flags "$rel/cur/$flagged"
+has metadata "$rel/dovecot-uidlist"
+has extra "$rel/cur/1700000000.M1P1.stray"
 grep -q '"kind":"content"' "$T/out" && fail "a shallow audit saw the altered byte: $(cat "$T/out")"
 [ "$(field differences "$T/out")" = 4 ] || fail "expected 4 differences: $(cat "$T/out")"
 grep -q '"settle":{"replication_running":true,"settled":true' "$T/out" ||
@@ -113,26 +118,31 @@ grep -q '"settle":{"replication_running":true,"settled":true' "$T/out" ||
 ok "shallow audit: missing, flags, metadata, extra; not the altered byte; settled"
 
 expect_exit 1 $AUDIT --deep --json
-has missing "cur/$deleted"
-has content "cur/$altered"
-grep -q "\"path\":\"$rel/cur/$altered\",\"folder\":\"$rel\",\"by_hash\":true" "$T/out" ||
+has missing "$rel/cur/$deleted"
+has content "$rel2/cur/$altered"
+grep -q "\"path\":\"$rel2/cur/$altered\",\"folder\":\"$rel2\",\"by_hash\":true" "$T/out" ||
 	fail "the altered byte is not a content difference by hash: $(cat "$T/out")"
 [ "$(field differences "$T/out")" = 5 ] || fail "expected 5 differences: $(cat "$T/out")"
 expect_exit 1 $AUDIT --deep
-grep -q "^content  *$rel/cur/$altered (same size, other SHA-256)\$" "$T/out" ||
+grep -q "^content  *$rel2/cur/$altered (same size, other SHA-256)\$" "$T/out" ||
 	fail "text report: $(cat "$T/out")"
 ok "deep audit: all five differences, the altered byte by its hash"
 
 # --- 3. repair --------------------------------------------------------------
 expect_exit 1 $AUDIT --deep --repair
 cat "$T/out"
-grep -q "^repaired 5 differences: 1 folder rescanned (1 deep), replication caught up at lsn [0-9]*\$" "$T/out" ||
+grep -q "^repaired 5 differences: 2 folders rescanned (1 deep), replication caught up at lsn [0-9]*\$" "$T/out" ||
 	fail "repair report: $(cat "$T/out")"
-"$CTL" -c "$T/primary.conf" journal dump | grep -q " rescan $rel subtree deep\$" ||
-	fail "no deep rescan record in the journal"
-expect_exit 0 $AUDIT --deep
+"$CTL" -c "$T/primary.conf" journal dump >"$T/dump"
+expect_grep " rescan $rel subtree\$" "$T/dump"
+expect_grep " rescan $rel2 subtree deep\$" "$T/dump"
+expect_exit 0 $AUDIT --deep --json
+wire=$(($(field client_wire_in "$T/out") + $(field client_wire_out "$T/out")))
+[ "$((wire * 100))" -lt "$store" ] || fail "clean deep audit moved $wire bytes (>= 1% of $store)"
+[ "$(field hashed_bytes "$T/out")" = "$(field message_bytes "$T/out")" ] || fail "deep audit did not hash every message here: $(cat "$T/out")"
+deepwire=$wire
 same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the repair"
-ok "repair through the journal and the rolling engine: audit --deep clean, trees identical"
+ok "repair through the journal and the rolling engine: audit --deep clean ($deepwire bytes on the wire), trees identical"
 
 # --- 4. --user, usage, standby ----------------------------------------------
 expect_exit 0 $AUDIT --user "$rel" --json
