@@ -1121,6 +1121,11 @@ bool client_busy(const struct client *c)
 	return c->ninflight > 0 || c->nneeds > 0 || c->batch_ops > 0;
 }
 
+size_t client_inflight(const struct client *c)
+{
+	return c->ninflight;
+}
+
 uint64_t client_durable_lsn(const struct client *c)
 {
 	return c->durable_lsn;

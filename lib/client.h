@@ -118,6 +118,8 @@ int client_keepalive(struct client *c, struct err *e);
 
 /* True while batches await their ACK or NEEDs their content. */
 bool client_busy(const struct client *c);
+/* Batches sent and not yet acknowledged. */
+size_t client_inflight(const struct client *c);
 /* Positions as the peer last reported them. */
 uint64_t client_durable_lsn(const struct client *c);
 uint64_t client_received_lsn(const struct client *c);

@@ -4,9 +4,12 @@
  * One event loop: the journal directory (inotify says when journald
  * wrote), the connection to the standby (ACKs), the control socket and
  * signals. Records are read as soon as they are written, coalesced for
- * coalesce_ms, turned into operations and sent; the standby's ACKs move
- * the acknowledged position, written to the journal directory for
- * retention.
+ * coalesce_ms, turned into operations and sent at once; the batch they
+ * belong to is closed (BATCH_END, one group commit on the standby) as soon
+ * as no other batch is in flight, so batches are small when the load is
+ * light (lowest lag) and grow with the load (highest throughput). The
+ * standby's ACKs move the acknowledged position, written to the journal
+ * directory for retention.
  */
 #include "config.h"
 
@@ -79,6 +82,12 @@ struct engine {
 	struct coalesce *co;
 	uint64_t co_first_ms, co_first_ns;
 
+	/* Operations sent whose BATCH_END waits: group commit on the standby
+	 * is paid per batch, so while a batch is in flight the next one keeps
+	 * growing; it is closed when the standby has caught up. */
+	bool open_batch;
+	uint64_t open_lsn, open_ns;
+
 	struct deferred *def;
 	size_t ndef, defcap;
 	uint64_t defer_next_ms;
@@ -111,6 +120,8 @@ static void disconnect(struct engine *g, enum state next)
 	jreader_free(&g->rd);
 	coalesce_reset(g->co);
 	g->lag_n = 0;
+	g->open_batch = false;
+	g->open_lsn = 0;
 	g->state = next;
 	if (next == ST_DISCONNECTED) {
 		g->backoff_ms = g->backoff_ms ? g->backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -318,11 +329,13 @@ static uint64_t claimable(const struct engine *g, uint64_t lsn)
 	return lsn;
 }
 
-static int commit(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err *e)
+/* Sends BATCH_END for everything sent so far, covering records <= lsn. */
+static int close_batch(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err *e)
 {
 	uint64_t before = client_get_stats(g->c)->put_bytes;
 	uint64_t sent = client_sent_lsn(g->c);
 
+	g->open_batch = false;
 	lsn = claimable(g, lsn);
 	if (client_commit(g->c, lsn, e) < 0)
 		return -1;
@@ -341,6 +354,28 @@ static int commit(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err
 		g->committed_bytes = 0;
 		g->lag_n++;
 	}
+	return 0;
+}
+
+/* Records that everything up to lsn has been sent; closes the batch now
+ * if the standby is idle, else when it acknowledges (maybe_close). */
+static int commit(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err *e)
+{
+	if (!g->open_batch) {
+		g->open_batch = true;
+		g->open_ns = oldest_ns;
+	} else if (oldest_ns != 0 && (g->open_ns == 0 || oldest_ns < g->open_ns)) {
+		g->open_ns = oldest_ns;
+	}
+	if (lsn > g->open_lsn)
+		g->open_lsn = lsn;
+	return client_inflight(g->c) == 0 ? close_batch(g, g->open_lsn, g->open_ns, e) : 0;
+}
+
+static int maybe_close(struct engine *g, struct err *e)
+{
+	if (g->open_batch && client_inflight(g->c) == 0)
+		return close_batch(g, g->open_lsn, g->open_ns, e);
 	return 0;
 }
 
@@ -474,7 +509,8 @@ static void work(struct engine *g)
 	struct err e;
 
 	if (client_poll(g->c, 0, &e) < 0 || retry_deferred(g, &e) < 0 ||
-	    pump_journal(g, &e) < 0 || client_keepalive(g->c, &e) < 0) {
+	    pump_journal(g, &e) < 0 || maybe_close(g, &e) < 0 ||
+	    client_keepalive(g->c, &e) < 0) {
 		set_error(g, "replication", &e);
 		disconnect(g, ST_DISCONNECTED);
 		return;
@@ -490,6 +526,8 @@ static double lag_seconds(const struct engine *g)
 
 	if (g->lag_n > 0)
 		oldest = g->lag[g->lag_head].time_ns;
+	else if (g->open_batch && g->open_ns != 0)
+		oldest = g->open_ns;
 	else if (g->co_first_ms != 0)
 		oldest = g->co_first_ns;
 	for (size_t i = 0; i < g->ndef; i++) {
@@ -662,6 +700,8 @@ static void stop(struct engine *g)
 
 	if (g->state == ST_CONNECTED) {
 		if (flush_ops(g, g->read_lsn, &e) < 0 ||
+		    close_batch(g, g->open_lsn > g->read_lsn ? g->open_lsn : g->read_lsn, g->open_ns,
+				&e) < 0 ||
 		    client_drain(g->c, 5000, &e) < 0)
 			log_warn("stopping with unacknowledged changes: %s", e.msg);
 		g->acked_write_ms = 0;
