@@ -24,7 +24,8 @@
 #include "safepath.h"
 #include "xalloc.h"
 
-#define OUT_HIGH (1u << 20)	  /* flush when this much output is queued */
+#define OUT_FLUSH (64u << 10)	  /* write out once this much is queued */
+#define OUT_HIGH (1u << 20)	  /* and wait for the peer past this */
 #define DEDUPE_SLOTS 65536	  /* entries per dedupe cache (lossy) */
 #define DEDUPE_MIN_SIZE 2048	  /* smaller files are cheaper to send than to link */
 #define DELTA_MIN_SIZE 4096	  /* smaller metadata files go whole */
@@ -186,6 +187,10 @@ static int send_frame(struct client *c, uint8_t type, const union w_msg *m, stru
 	if (conn_queue(c->conn, type, m, e) < 0)
 		return -1;
 	c->last_send_ms = now_mono_ms();
+	/* Small frames wait for the batch end (one TLS record, one packet for a
+	 * flag change and its BATCH_END); queries and large output go now. */
+	if (conn_pending(c->conn) < OUT_FLUSH)
+		return 0;
 	if (conn_pending(c->conn) < OUT_HIGH)
 		return conn_flush(c->conn, e) < 0 ? -1 : 0;
 	deadline = now_mono_ms() + (uint64_t)timeout_ms(c);
@@ -311,6 +316,11 @@ const char *client_peer(const struct client *c)
 int client_fd(const struct client *c)
 {
 	return conn_fd(c->conn);
+}
+
+short client_events(const struct client *c)
+{
+	return conn_events(c->conn);
 }
 
 /* -------------------------------------------------------------- incoming */

@@ -113,6 +113,8 @@ int client_drain(struct client *c, int timeout_ms, struct err *e);
  * event loops. Returns 0 or -1. */
 int client_poll(struct client *c, int timeout_ms, struct err *e);
 int client_fd(const struct client *c);
+/* poll() events to wait for: POLLIN, and POLLOUT while output is queued. */
+short client_events(const struct client *c);
 /* Sends a PING if nothing was sent for keepalive_s. */
 int client_keepalive(struct client *c, struct err *e);
 

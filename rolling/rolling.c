@@ -719,8 +719,10 @@ static void loop(struct engine *g)
 				      {g->inofd, POLLIN, 0}, {-1, POLLIN, 0}};
 		enum daemon_signal sig;
 
-		if (g->state == ST_CONNECTED)
+		if (g->state == ST_CONNECTED) {
 			p[3].fd = client_fd(g->c);
+			p[3].events = client_events(g->c);
+		}
 		if (poll(p, 4, next_timeout(g)) < 0 && errno != EINTR)
 			log_fatal("poll: %m");
 		while ((sig = daemon_signal_read(g->sigfd)) != DSIG_NONE) {

@@ -540,7 +540,17 @@ static void apply_one(struct session *ss, uint8_t type, const union w_msg *m)
 	switch (type) {
 	case W_PUT: r = apply_put(ss->apply, &m->put, &e); lsn = m->put.lsn; path = m->put.path; break;
 	case W_DATA: r = apply_data(ss->apply, &m->data, &e); break;
-	case W_RENAME: r = apply_rename(ss->apply, &m->rename, &e); lsn = m->rename.lsn; path = m->rename.to; break;
+	case W_RENAME: {
+		struct w_rename rn = m->rename;
+
+		/* The target travels as a tail after the prefix it shares with the source. */
+		wire_rename_to(&rn, &ss->scratch);
+		rn.to = buf_slice(&ss->scratch);
+		r = apply_rename(ss->apply, &rn, &e);
+		lsn = rn.lsn;
+		path = rn.to;
+		break;
+	}
 	case W_LINK: r = apply_link(ss->apply, &m->link, &e); lsn = m->link.lsn; path = m->link.to; break;
 	case W_UNLINK: r = apply_unlink(ss->apply, &m->unlink, &e); lsn = m->unlink.lsn; break;
 	case W_MKDIR: r = apply_mkdir(ss->apply, &m->mkdir, &e); lsn = m->mkdir.lsn; break;
