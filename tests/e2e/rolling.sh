@@ -42,3 +42,22 @@ per=$(((after - before) / n))
 [ "$per" -lt 200 ] || fail "a flag change cost $per bytes on the wire"
 same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the flag changes"
 ok "a flag change costs $per bytes on the wire (TLS included)"
+
+# One huge message must not hold up everyone else: 10 small deliveries to
+# another user, made after a 200 MB one, are on the standby before it.
+big=$T/primary/mail/dom0/user0/Maildir
+small=$T/primary/mail/dom1/user1/Maildir
+head -c 200000000 /dev/urandom >"$big/tmp/huge"
+mv "$big/tmp/huge" "$big/new/1800000000.Mhuge.test,S=200000000"
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	printf 'Subject: small %s\n\nhello\n' "$i" >"$small/tmp/s$i"
+	mv "$small/tmp/s$i" "$small/new/1800000001.Msmall$i.test"
+done
+sb=$T/standby/mail
+wait_for 60 sh -c "[ \$(ls '$sb/dom1/user1/Maildir/new' | grep -c Msmall) -eq 10 ]" ||
+	fail "small deliveries did not arrive"
+[ ! -e "$sb/dom0/user0/Maildir/new/1800000000.Mhuge.test,S=200000000" ] ||
+	fail "the small deliveries waited for the 200 MB message"
+wait_synced primary 120 || fail "the 200 MB message did not arrive"
+same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the large message"
+ok "10 small deliveries to another user arrived before a 200 MB message made before them"
