@@ -31,6 +31,7 @@
 #include "journal.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "nodestate.h"
 #include "reconcile.h"
 #include "rolling.h"
@@ -44,6 +45,7 @@
 #define FENCED_RETRY_MS 30000
 #define DEFER_RETRY_MS 2000
 #define ACKED_WRITE_MS 1000
+#define METRICS_EVERY_MS 5000
 
 enum state { ST_IDLE, ST_DISCONNECTED, ST_CONNECTED, ST_FENCED };
 
@@ -101,7 +103,7 @@ struct engine {
 	struct digest_cache *cache;
 
 	uint64_t started_ns, connected_ns, reconnects, full_compares, records;
-	uint64_t rate_ms, rate_records, rate_bytes;
+	uint64_t rate_ms, rate_records, rate_bytes, metrics_ms;
 	double rec_rate, byte_rate;
 	char last_error[ERR_MSG_MAX + 128];
 };
@@ -616,6 +618,20 @@ static void status_json(struct engine *g, struct buf *out)
 	buf_putc(out, '\n');
 }
 
+static void write_metrics(struct engine *g)
+{
+	struct buf json = BUF_INIT;
+	struct err e;
+
+	if (g->set->node.metrics_dir[0] == '\0' || now_mono_ms() < g->metrics_ms)
+		return;
+	g->metrics_ms = now_mono_ms() + METRICS_EVERY_MS;
+	status_json(g, &json);
+	if (metrics_write(g->set->node.metrics_dir, "syncclient", buf_cstr(&json), &e) < 0)
+		log_warn("metrics not written: %s", e.msg);
+	buf_free(&json);
+}
+
 static void control(struct engine *g)
 {
 	struct ctl_request req;
@@ -749,6 +765,7 @@ static void loop(struct engine *g)
 		if (g->state == ST_CONNECTED)
 			work(g);
 		update_rates(g);
+		write_metrics(g);
 		if (wd && now_mono_ms() >= next_wd) {
 			sd_notify_watchdog();
 			sd_notify_status("%s, lag %.3f s", state_names[g->state], lag_seconds(g));
