@@ -51,6 +51,12 @@ enum state { ST_IDLE, ST_DISCONNECTED, ST_CONNECTED, ST_FENCED };
 
 static const char *const state_names[] = {"idle", "disconnected", "connected", "fenced"};
 
+/* A barrier record read while another was in progress. */
+struct jrec_copy {
+	struct jrec r;
+	char *path, *path2;
+};
+
 /* An operation whose local file could not be read; retried later. */
 struct deferred {
 	struct cop op;
@@ -94,6 +100,14 @@ struct engine {
 	size_t ndef, defcap;
 	uint64_t defer_next_ms;
 
+	/* A rescan (or other barrier) in progress lets other work proceed
+	 * between users; barriers met meanwhile wait their turn. The position
+	 * stays below all of them until they are done. */
+	uint64_t barrier_lsn;  /* the one in progress, 0 if none */
+	struct jrec_copy *queued;
+	size_t nqueued, qcap;
+	uint64_t yield_ms;
+
 	struct lagmark lag[LAG_RING];
 	size_t lag_head, lag_n;
 	uint64_t committed_bytes;
@@ -116,6 +130,8 @@ static void set_error(struct engine *g, const char *what, const struct err *e)
 
 /* ----------------------------------------------------------- connection */
 
+static void drop_queued(struct engine *g);
+
 static void disconnect(struct engine *g, enum state next)
 {
 	client_free(&g->c);
@@ -124,6 +140,8 @@ static void disconnect(struct engine *g, enum state next)
 	g->lag_n = 0;
 	g->open_batch = false;
 	g->open_lsn = 0;
+	g->barrier_lsn = 0;
+	drop_queued(g);
 	g->state = next;
 	if (next == ST_DISCONNECTED) {
 		g->backoff_ms = g->backoff_ms ? g->backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -166,10 +184,15 @@ static int journal_identity(struct engine *g, struct err *e)
 	return 0;
 }
 
+static int yield_cb(void *ctx, struct err *e);
+static void acked(struct engine *g);
+static int run_queued(struct engine *g, struct err *e);
+static int commit(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err *e);
+
 static int reconcile(struct engine *g, const char *prefix, uint64_t lsn, struct err *e)
 {
 	struct reconcile_opts o = {.rootfd = g->rootfd, .rules = g->rules, .cache = g->cache,
-				   .lsn = lsn};
+				   .lsn = lsn, .yield = yield_cb, .yield_ctx = g};
 	struct reconcile_stats st;
 
 	if (reconcile_tree(g->c, &o, prefix, &st, e) < 0)
@@ -195,7 +218,12 @@ static int full_compare(struct engine *g, bool claimed, struct err *e)
 	log_info("full compare with %s, covering the journal up to lsn %" PRIu64,
 		 client_peer(g->c), g->read_lsn);
 	g->full_compares++;
-	if (reconcile(g, "", g->read_lsn, e) < 0 || client_commit(g->c, g->read_lsn, e) < 0 ||
+	/* Records that arrive meanwhile are sent between users (yield_cb), but
+	 * nothing is claimed until the compare is done. */
+	g->barrier_lsn = client_sent_lsn(g->c) + 1;
+	r = reconcile(g, "", g->read_lsn, e);
+	g->barrier_lsn = 0;
+	if (r < 0 || run_queued(g, e) < 0 || commit(g, g->read_lsn, 0, e) < 0 ||
 	    client_drain(g->c, (int)g->set->peer.io_timeout_ms, e) < 0)
 		return -1;
 	if (claimed && journal_finish_full_sync(g->jdir, e) < 0)
@@ -328,6 +356,12 @@ static uint64_t claimable(const struct engine *g, uint64_t lsn)
 		if (g->def[i].op.lsn - 1 < lsn)
 			lsn = g->def[i].op.lsn - 1;
 	}
+	if (g->barrier_lsn != 0 && g->barrier_lsn - 1 < lsn)
+		lsn = g->barrier_lsn - 1;
+	for (size_t i = 0; i < g->nqueued; i++) {
+		if (g->queued[i].r.lsn - 1 < lsn)
+			lsn = g->queued[i].r.lsn - 1;
+	}
 	return lsn;
 }
 
@@ -451,13 +485,91 @@ static int barrier(struct engine *g, const struct jrec *r, struct err *e)
 	return rc;
 }
 
-/* Reads what journald wrote and sends it, coalescing for coalesce_ms. */
-static int pump_journal(struct engine *g, struct err *e)
+static int pump_records(struct engine *g, bool yielding, struct err *e);
+
+/* Between users of a long compare: send what came in meanwhile, so one
+ * huge mailbox's rescan does not hold up everyone else. */
+static int yield_cb(void *ctx, struct err *e)
+{
+	struct engine *g = ctx;
+
+	if (now_mono_ms() - g->yield_ms < 20)
+		return 0;
+	g->yield_ms = now_mono_ms();
+	if (client_poll(g->c, 0, e) < 0 || pump_records(g, true, e) < 0)
+		return -1;
+	acked(g);
+	return 0;
+}
+
+static int run_barrier(struct engine *g, const struct jrec *r, struct err *e)
+{
+	int rc;
+
+	g->barrier_lsn = r->lsn;
+	rc = barrier(g, r, e);
+	g->barrier_lsn = 0;
+	if (rc == 0)
+		rc = commit(g, r->lsn, r->time_ns, e);
+	return rc;
+}
+
+static void queue_barrier(struct engine *g, const struct jrec *r)
+{
+	struct jrec_copy *q;
+
+	if (g->nqueued == g->qcap) {
+		g->qcap = g->qcap ? 2 * g->qcap : 8;
+		g->queued = xreallocarray(g->queued, g->qcap, sizeof(*g->queued));
+	}
+	q = &g->queued[g->nqueued++];
+	q->r = *r;
+	q->path = xstrndup(r->path.p, r->path.len);
+	q->path2 = xstrndup(r->path2.p, r->path2.len);
+	q->r.path = slice_cstr(q->path);
+	q->r.path2 = slice_cstr(q->path2);
+}
+
+static void drop_queued(struct engine *g)
+{
+	for (size_t i = 0; i < g->nqueued; i++) {
+		free(g->queued[i].path);
+		free(g->queued[i].path2);
+	}
+	g->nqueued = 0;
+}
+
+/* Runs the barriers met during an earlier one, in order. */
+static int run_queued(struct engine *g, struct err *e)
+{
+	while (g->nqueued > 0) {
+		struct jrec_copy q = g->queued[0];
+		int rc;
+
+		memmove(g->queued, g->queued + 1, (g->nqueued - 1) * sizeof(*g->queued));
+		g->nqueued--;
+		rc = flush_ops(g, q.r.lsn - 1, e);
+		if (rc == 0)
+			rc = run_barrier(g, &q.r, e);
+		free(q.path);
+		free(q.path2);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Reads what journald wrote and sends it, coalescing for coalesce_ms.
+ * While yielding from a barrier, a further barrier is queued and reading
+ * stops there, so nothing after it overtakes it. */
+static int pump_records(struct engine *g, bool yielding, struct err *e)
 {
 	struct jrec rec;
 	int r;
 
-	while ((r = jreader_next(g->rd, &rec, e)) == 1) {
+	if (!yielding && run_queued(g, e) < 0)
+		return -1;
+	while (g->nqueued == 0 && (r = jreader_next(g->rd, &rec, e)) == 1) {
 		g->read_lsn = rec.lsn;
 		g->read_time_ns = rec.time_ns;
 		g->records++;
@@ -471,11 +583,14 @@ static int pump_journal(struct engine *g, struct err *e)
 				return -1;
 			continue;
 		}
-		if (flush_ops(g, rec.lsn - 1, e) < 0 || barrier(g, &rec, e) < 0 ||
-		    commit(g, rec.lsn, rec.time_ns, e) < 0)
+		if (yielding) {
+			queue_barrier(g, &rec);
+			break;
+		}
+		if (flush_ops(g, rec.lsn - 1, e) < 0 || run_barrier(g, &rec, e) < 0)
 			return -1;
 	}
-	if (r < 0)
+	if (g->nqueued == 0 && r < 0)
 		return -1;
 	if (coalesce_count(g->co) > 0) {
 		if (now_mono_ms() - g->co_first_ms >= g->set->sync.coalesce_ms)
@@ -486,6 +601,11 @@ static int pump_journal(struct engine *g, struct err *e)
 	coalesce_reset(g->co);
 	g->co_first_ms = 0;
 	return commit(g, g->read_lsn, 0, e);
+}
+
+static int pump_journal(struct engine *g, struct err *e)
+{
+	return pump_records(g, false, e);
 }
 
 /* Drops lag marks the standby has made durable; writes the acked file. */
@@ -826,6 +946,8 @@ int rolling_main(const struct settings *s, bool foreground)
 		free(g.def[i].op.to);
 	}
 	free(g.def);
+	drop_queued(&g);
+	free(g.queued);
 	free(g.jdir);
 	close(g.rootfd);
 	log_info("stopped");
