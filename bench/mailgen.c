@@ -408,6 +408,7 @@ struct delivery {
 	uint64_t t_ns;	 /* delivered on the primary */
 	uint64_t vis_ns; /* visible on the standby */
 	uint64_t dur_ns; /* durable on the standby */
+	bool gone;	 /* expunged by the load itself */
 };
 
 struct load {
@@ -483,12 +484,27 @@ static void move_or_copy(const char *from, const char *to, bool copy)
 		die(dst);
 }
 
-static void expunge(const char *folder)
+/* Marks a delivery gone when the load expunges it (path's base). */
+static void forget_delivery(struct load *l, const char *path)
+{
+	const char *name = strrchr(path, '/') + 1, *colon = strchr(name, ':');
+	size_t n = colon ? (size_t)(colon - name) : strlen(name);
+
+	for (size_t i = 0; i < l->ndv; i++) {
+		if (strlen(l->dv[i].base) == n && strncmp(l->dv[i].base, name, n) == 0)
+			l->dv[i].gone = true;
+	}
+}
+
+static void expunge(struct load *l, const char *folder)
 {
 	char p[PATH_MAX];
 	bool in_new;
 
-	if (pick_message(folder, p, sizeof(p), &in_new) && unlink(p) < 0 && errno != ENOENT)
+	if (!pick_message(folder, p, sizeof(p), &in_new))
+		return;
+	forget_delivery(l, p);
+	if (unlink(p) < 0 && errno != ENOENT)
 		die(p);
 }
 
@@ -553,7 +569,7 @@ static void one_op(struct load *l, int op)
 	case OP_FLAG: flag_change(a); break;
 	case OP_MOVE: move_or_copy(a, b, false); break;
 	case OP_COPY: move_or_copy(a, b, true); break;
-	case OP_EXPUNGE: expunge(a); break;
+	case OP_EXPUNGE: expunge(l, a); break;
 	default: rewrite_uidlist(a); break;
 	}
 	l->counts[op]++;
@@ -649,7 +665,7 @@ static void report_lag(struct load *l)
 	for (size_t i = 0; i < l->ndv; i++) {
 		if (l->dv[i].dur_ns)
 			lag[n++] = l->dv[i].dur_ns - l->dv[i].t_ns;
-		else
+		else if (!l->dv[i].gone)
 			missing++;
 	}
 	qsort(lag, n, sizeof(*lag), cmp_u64);
@@ -724,7 +740,7 @@ static void run_load(const char *dir, double rate, double seconds, const unsigne
 			watch_events(&w, &l, 50);
 			pending = 0;
 			for (size_t i = 0; i < l.ndv; i++)
-				pending += l.dv[i].dur_ns == 0;
+				pending += l.dv[i].dur_ns == 0 && !l.dv[i].gone;
 		} while (pending > 0 && now_mono_ns() < stop);
 	}
 	printf("load: ops=%" PRIu64 " seconds=%.1f", n, (double)(now_mono_ns() - start) / 1e9);

@@ -164,7 +164,7 @@ static void paths_cmd(struct jd *jd, bool rescan, int argc, char **argv, struct 
 	buf_free(&why);
 }
 
-static void status(struct jd *jd, struct buf *out)
+void jd_status_json(struct jd *jd, struct buf *out)
 {
 	struct watcher_stats ws = {0};
 	struct journal_stats js = {0};
@@ -212,7 +212,7 @@ void jdctl_handle(struct jd *jd, int argc, char **argv, struct buf *out)
 	const char *cmd = argc > 0 ? argv[0] : "";
 
 	if (strcmp(cmd, "status") == 0) {
-		status(jd, out);
+		jd_status_json(jd, out);
 	} else if (strcmp(cmd, "role") == 0) {
 		jd_check_role(jd, true);
 		buf_printf(out, "ok role %s\n", role_name(jd->role));

@@ -25,6 +25,7 @@
 #include "fsutil.h"
 #include "journald.h"
 #include "log.h"
+#include "metrics.h"
 #include "xalloc.h"
 
 #define TICK_MS		1000
@@ -238,10 +239,25 @@ static void serve_ctl(struct jd *jd, int lfd)
 	buf_free(&out);
 }
 
+/* Writes the metrics file, if configured. */
+static void write_metrics(struct jd *jd)
+{
+	struct buf json = BUF_INIT;
+	struct err e;
+
+	if (jd->s->node.metrics_dir[0] == '\0')
+		return;
+	jd_status_json(jd, &json);
+	if (metrics_write(jd->s->node.metrics_dir, "journald", buf_cstr(&json), &e) < 0)
+		log_warn("metrics not written: %s", e.msg);
+	buf_free(&json);
+}
+
 static void send_status(struct jd *jd)
 {
 	struct watcher_stats ws = {0};
 
+	write_metrics(jd);
 	if (jd->w == NULL) {
 		sd_notify_status("standby: idle");
 		return;

@@ -32,6 +32,10 @@ struct jd {
 	uint64_t retry_at_ms; /* primary but not journaling: when to try again */
 };
 
+/* journald's status as one JSON object (the control socket's `status`,
+ * and the metrics file). */
+void jd_status_json(struct jd *jd, struct buf *out);
+
 /* Appends a record (the watcher's callback, also used by commands).
  * A failed append is logged and remembered; the next append that works
  * is preceded by a full rescan, so no failure leaves a silent gap.

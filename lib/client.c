@@ -24,12 +24,15 @@
 #include "safepath.h"
 #include "xalloc.h"
 
-#define OUT_HIGH (1u << 20)	  /* flush when this much output is queued */
+#define OUT_FLUSH (64u << 10)	  /* write out once this much is queued */
+#define OUT_HIGH (1u << 20)	  /* and wait for the peer past this */
 #define DEDUPE_SLOTS 65536	  /* entries per dedupe cache (lossy) */
 #define DEDUPE_MIN_SIZE 2048	  /* smaller files are cheaper to send than to link */
 #define DELTA_MIN_SIZE 4096	  /* smaller metadata files go whole */
 #define SIG_CACHE_MAX (64u << 20) /* bytes of signatures kept for metadata deltas */
 #define MAX_INFLIGHT 64
+#define MAX_XFERS 16		  /* large files in progress at once */
+#define XFER_ROUND (1u << 20)	  /* bytes of them sent per round */
 
 /* A lossy, direct-mapped cache from a 32-byte key to a path. */
 struct keymap {
@@ -57,6 +60,15 @@ struct inflight {
 	uint64_t seq, lsn;
 };
 
+/* A large file being sent a chunk at a time, between other operations, so
+ * that one big message does not hold up everyone else's small changes. */
+struct xfer {
+	uint32_t id;
+	int fd;
+	uint64_t lsn, off, size;
+	struct xfer *next;
+};
+
 struct client {
 	struct client_opts o;
 	const struct settings *set;
@@ -70,10 +82,13 @@ struct client {
 	size_t ninflight;
 	uint64_t batch_ops, batch_bytes;
 	uint64_t sent_lsn; /* highest lsn in a BATCH_END sent */
+	uint64_t want_lsn; /* highest lsn asked for (transfers may hold it back) */
 	uint64_t received_lsn, applied_lsn, durable_lsn;
 	struct need *needs;
 	size_t nneeds, needcap;
 	uint32_t next_xfer;
+	struct xfer *xfers; /* in progress, oldest first */
+	size_t nxfers;
 	uint64_t last_send_ms;
 
 	/* the query being answered */
@@ -91,6 +106,8 @@ struct client {
 	struct buf content, zbuf;
 	struct client_stats st;
 };
+
+static void xfer_done(struct client *c, struct xfer **link);
 
 /* ------------------------------------------------------------ dedupe maps */
 
@@ -187,6 +204,10 @@ static int send_frame(struct client *c, uint8_t type, const union w_msg *m, stru
 	if (conn_queue(c->conn, type, m, e) < 0)
 		return -1;
 	c->last_send_ms = now_mono_ms();
+	/* Small frames wait for the batch end (one TLS record, one packet for a
+	 * flag change and its BATCH_END); queries and large output go now. */
+	if (conn_pending(c->conn) < OUT_FLUSH)
+		return 0;
 	if (conn_pending(c->conn) < OUT_HIGH)
 		return conn_flush(c->conn, e) < 0 ? -1 : 0;
 	deadline = now_mono_ms() + (uint64_t)timeout_ms(c);
@@ -289,6 +310,8 @@ void client_free(struct client **cp)
 	for (size_t i = 0; i < c->nneeds; i++)
 		free(c->needs[i].path);
 	free(c->needs);
+	while (c->xfers != NULL)
+		xfer_done(c, &c->xfers);
 	keymap_free(&c->inodes);
 	keymap_free(&c->contents);
 	while (c->sigs != NULL) {
@@ -313,6 +336,11 @@ const char *client_peer(const struct client *c)
 int client_fd(const struct client *c)
 {
 	return conn_fd(c->conn);
+}
+
+short client_events(const struct client *c)
+{
+	return conn_events(c->conn);
 }
 
 /* -------------------------------------------------------------- incoming */
@@ -713,33 +741,103 @@ static int send_chunk(struct client *c, uint8_t type, union w_msg *m, const uint
 	return send_frame(c, type, m, e);
 }
 
-static int send_chunked(struct client *c, union w_msg *put, int fd, uint64_t size,
-			struct err *e)
+/* Sends the next chunk of a transfer; returns 1 when it was the last. */
+static int xfer_step(struct client *c, struct xfer *x, uint8_t *chunk, struct err *e)
 {
-	union w_msg d = {.data = {.xfer_id = put->put.xfer_id}};
-	uint8_t *chunk = xmalloc(WIRE_CHUNK);
-	uint64_t off = 0;
-	int r;
+	union w_msg d = {.data = {.xfer_id = x->id}};
+	size_t want = x->size - x->off < WIRE_CHUNK ? (size_t)(x->size - x->off) : WIRE_CHUNK;
+	ssize_t n = pread(x->fd, chunk, want, (off_t)x->off);
 
-	put->put.flags |= WF_CHUNKED;
-	put->put.raw_len = 0;
-	put->put.body = (struct slice){"", 0};
-	r = send_frame(c, W_PUT, put, e);
-	while (r == 0 && off < size) {
-		ssize_t n = pread(fd, chunk, WIRE_CHUNK, (off_t)off);
+	if (n <= 0) {
+		/* Shrunk or unreadable under us: end the session; the next one
+		 * resends from the standby's durable position. */
+		return err_sys(e, "short read while sending a file");
+	}
+	x->off += (uint64_t)n;
+	d.data.flags = x->off >= x->size ? WF_LAST : 0;
+	if (send_chunk(c, W_DATA, &d, chunk, (size_t)n, e) < 0)
+		return -1;
+	return x->off >= x->size;
+}
 
-		if (n <= 0) {
-			/* Shrunk or unreadable under us: the hash check on the peer
-			 * refuses the file; end the transfer honestly. */
-			r = err_sys(e, "short read while sending a file");
-			break;
+static void xfer_done(struct client *c, struct xfer **link)
+{
+	struct xfer *x = *link;
+
+	*link = x->next;
+	close(x->fd);
+	free(x);
+	c->nxfers--;
+}
+
+/* Sends up to `budget` bytes of the transfers in progress, a chunk of
+ * each in turn. */
+static int xfer_round(struct client *c, uint64_t budget, struct err *e)
+{
+	uint8_t *chunk;
+	uint64_t sent = 0;
+
+	if (c->xfers == NULL)
+		return 0;
+	chunk = xmalloc(WIRE_CHUNK);
+	while (c->xfers != NULL && sent < budget) {
+		for (struct xfer **l = &c->xfers; *l != NULL && sent < budget;) {
+			uint64_t before = (*l)->off;
+			int r = xfer_step(c, *l, chunk, e);
+
+			if (r < 0) {
+				free(chunk);
+				return -1;
+			}
+			sent += (*l)->off - before;
+			if (r == 1)
+				xfer_done(c, l);
+			else
+				l = &(*l)->next;
 		}
-		off += (uint64_t)n;
-		d.data.flags = off >= size ? WF_LAST : 0;
-		r = send_chunk(c, W_DATA, &d, chunk, (size_t)n, e);
 	}
 	free(chunk);
-	return r;
+	return 0;
+}
+
+/* The lowest journal position a transfer in progress serves (0: none). */
+static uint64_t xfer_low_lsn(const struct client *c)
+{
+	uint64_t low = 0;
+
+	for (const struct xfer *x = c->xfers; x != NULL; x = x->next) {
+		if (x->lsn != 0 && (low == 0 || x->lsn < low))
+			low = x->lsn;
+	}
+	return low;
+}
+
+/* Starts sending a large file: the PUT now, its content in rounds. */
+static int xfer_start(struct client *c, union w_msg *put, int fd, uint64_t size, struct err *e)
+{
+	struct xfer *x, **tail = &c->xfers;
+
+	/* Too many at once: finish the oldest first (bounds open files). */
+	while (c->nxfers >= MAX_XFERS) {
+		if (xfer_round(c, c->xfers->size - c->xfers->off, e) < 0)
+			return -1;
+	}
+	put->put.flags |= WF_CHUNKED;
+	put->put.xfer_id = ++c->next_xfer;
+	put->put.raw_len = 0;
+	put->put.body = (struct slice){"", 0};
+	if (send_frame(c, W_PUT, put, e) < 0)
+		return -1;
+	x = xcalloc(1, sizeof(*x));
+	x->id = put->put.xfer_id;
+	x->fd = fd;
+	x->lsn = put->put.lsn;
+	x->size = size;
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	*tail = x;
+	c->nxfers++;
+	return 0;
 }
 
 /* Sends path's content (or a link to a copy the peer already has). */
@@ -790,11 +888,12 @@ static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedup
 	memcpy(m.put.sha256, sha, SHA256_LEN);
 	if ((uint64_t)st.st_size <= WIRE_CHUNK) {
 		r = send_chunk(c, W_PUT, &m, c->content.data, (size_t)st.st_size, e);
+		close(fd);
 	} else {
-		m.put.xfer_id = ++c->next_xfer;
-		r = send_chunked(c, &m, fd, (uint64_t)st.st_size, e);
+		r = xfer_start(c, &m, fd, (uint64_t)st.st_size, e); /* keeps fd */
+		if (r < 0)
+			close(fd);
 	}
-	close(fd);
 	if (r < 0)
 		return -1;
 	if (st.st_nlink > 1)
@@ -1095,8 +1194,13 @@ int client_commit(struct client *c, uint64_t lsn, struct err *e)
 
 	if (c->o.dry_run)
 		return 0;
-	if (answer_needs(c, e) < 0)
+	if (lsn > c->want_lsn)
+		c->want_lsn = lsn;
+	if (answer_needs(c, e) < 0 || xfer_round(c, XFER_ROUND, e) < 0)
 		return -1;
+	/* Not past a large file still on its way. */
+	if (xfer_low_lsn(c) != 0 && xfer_low_lsn(c) - 1 < lsn)
+		lsn = xfer_low_lsn(c) - 1;
 	if (lsn < c->sent_lsn)
 		lsn = c->sent_lsn;
 	if (c->batch_ops == 0 && lsn == c->sent_lsn)
@@ -1127,11 +1231,13 @@ int client_drain(struct client *c, int timeout, struct err *e)
 	if (c->o.dry_run)
 		return 0;
 	for (;;) {
-		if (c->nneeds > 0 || c->batch_ops > 0) {
-			if (client_commit(c, c->sent_lsn, e) < 0)
+		if (c->nneeds > 0 || c->batch_ops > 0 || c->xfers != NULL) {
+			if (client_commit(c, c->want_lsn > c->sent_lsn ? c->want_lsn : c->sent_lsn,
+					  e) < 0)
 				return -1;
 		}
-		if (c->ninflight == 0 && c->nneeds == 0 && conn_pending(c->conn) == 0)
+		if (c->ninflight == 0 && c->nneeds == 0 && c->xfers == NULL &&
+		    conn_pending(c->conn) == 0)
 			return 0;
 		if (now_mono_ms() > deadline)
 			return err_set(e, ETIMEDOUT, "%s did not acknowledge within %d ms",
@@ -1145,7 +1251,9 @@ int client_poll(struct client *c, int timeout, struct err *e)
 {
 	if (pump(c, timeout, e) < 0)
 		return -1;
-	return c->nneeds > 0 ? client_commit(c, c->sent_lsn, e) : 0;
+	if (c->nneeds > 0)
+		return client_commit(c, c->sent_lsn, e);
+	return xfer_round(c, XFER_ROUND, e);
 }
 
 int client_keepalive(struct client *c, struct err *e)
@@ -1159,7 +1267,12 @@ int client_keepalive(struct client *c, struct err *e)
 
 bool client_busy(const struct client *c)
 {
-	return c->ninflight > 0 || c->nneeds > 0 || c->batch_ops > 0;
+	return c->ninflight > 0 || c->nneeds > 0 || c->batch_ops > 0 || c->xfers != NULL;
+}
+
+size_t client_inflight(const struct client *c)
+{
+	return c->ninflight;
 }
 
 uint64_t client_durable_lsn(const struct client *c)

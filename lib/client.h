@@ -121,11 +121,15 @@ int client_drain(struct client *c, int timeout_ms, struct err *e);
  * event loops. Returns 0 or -1. */
 int client_poll(struct client *c, int timeout_ms, struct err *e);
 int client_fd(const struct client *c);
+/* poll() events to wait for: POLLIN, and POLLOUT while output is queued. */
+short client_events(const struct client *c);
 /* Sends a PING if nothing was sent for keepalive_s. */
 int client_keepalive(struct client *c, struct err *e);
 
 /* True while batches await their ACK or NEEDs their content. */
 bool client_busy(const struct client *c);
+/* Batches sent and not yet acknowledged. */
+size_t client_inflight(const struct client *c);
 /* Positions as the peer last reported them. */
 uint64_t client_durable_lsn(const struct client *c);
 uint64_t client_received_lsn(const struct client *c);

@@ -45,8 +45,8 @@ static const struct opt_def options[] = {
 	 "Role taken when state_dir is new; afterwards the role lives in state_dir and changes only by promote, demote or rejoin."},
 	{"node", "name_separator", OPT_CHAR, ":", OFF(node.name_separator), 0, 0, NULL,
 	 "Character between a message's base name and its info (\"2,FLAGS\"); \";\" on some systems."},
-	{"node", "metrics_file", OPT_PATH, "", OFF(node.metrics_file), 0, 0, NULL,
-	 "Write Prometheus text-format metrics to this file (for node_exporter's textfile collector); empty = off."},
+	{"node", "metrics_dir", OPT_PATH, "", OFF(node.metrics_dir), 0, 0, NULL,
+	 "Every few seconds each daemon writes its metrics to mdrepl_DAEMON.prom in this directory, in Prometheus text format, for node_exporter's textfile collector; empty = off."},
 	{"node", "preserve_owner", OPT_BOOL, "yes", OFF(node.preserve_owner), 0, 0, NULL,
 	 "Give replicated files the owner and group they have on the primary (needs root on the standby)."},
 

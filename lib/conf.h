@@ -39,7 +39,7 @@ struct settings {
 		char *state_dir;
 		char *initial_role; /* "primary" | "standby" */
 		char name_separator;
-		char *metrics_file; /* "" = off */
+		char *metrics_dir; /* "" = off */
 		bool preserve_owner;
 	} node;
 	struct {

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -69,8 +70,29 @@ static int pidfile_path(const char *state_dir, const char *name, struct buf *out
 	return buf_printf(out, "%s/%s.pid", state_dir, name);
 }
 
-/* Returns the pid in an existing pid file if that process is alive. */
-static pid_t running_pid(const char *path)
+/* The pid file is locked (flock) for as long as its daemon lives: the
+ * kernel drops the lock when the process dies, however it dies, so a
+ * stale file or a recycled pid never looks like a running daemon. */
+static int pidfile_fd = -1;
+
+/* Opens and tries to lock the pid file. Returns the fd with the lock held,
+ * or -1 (errno EWOULDBLOCK if another process holds it). */
+static int lock_pidfile(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static long pid_in(const char *path)
 {
 	struct buf text = BUF_INIT;
 	long pid = 0;
@@ -78,9 +100,7 @@ static pid_t running_pid(const char *path)
 	if (fs_read_file(AT_FDCWD, path, &text, 64, NULL) == 0)
 		pid = strtol(buf_cstr(&text), NULL, 10);
 	buf_free(&text);
-	if (pid <= 1 || pid == getpid())
-		return 0;
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM ? (pid_t)pid : 0;
+	return pid;
 }
 
 static int detach(struct err *e)
@@ -113,15 +133,21 @@ static int detach(struct err *e)
 int daemon_check(const char *state_dir, const char *name, struct err *e)
 {
 	struct buf path = BUF_INIT;
-	pid_t other;
+	int fd, r = 0;
 
+	if (pidfile_fd >= 0)
+		return 0; /* we hold it ourselves */
 	pidfile_path(state_dir, name, &path);
-	other = running_pid(buf_cstr(&path));
-	if (other > 0)
-		err_set(e, EEXIST, "%s is already running (pid %ld, %s)", name, (long)other,
-			buf_cstr(&path));
+	fd = lock_pidfile(buf_cstr(&path));
+	if (fd >= 0)
+		close(fd); /* free: released again until daemon_start */
+	else if (errno == EWOULDBLOCK)
+		r = err_set(e, EEXIST, "%s is already running (pid %ld, %s)", name,
+			    pid_in(buf_cstr(&path)), buf_cstr(&path));
+	else
+		r = err_sys(e, "cannot open %s", buf_cstr(&path));
 	buf_free(&path);
-	return other > 0 ? -1 : 0;
+	return r;
 }
 
 int daemon_start(const char *state_dir, const char *name, bool foreground, struct err *e)
@@ -134,8 +160,20 @@ int daemon_start(const char *state_dir, const char *name, bool foreground, struc
 		goto out;
 	if (!foreground && detach(e) < 0)
 		goto out;
+	pidfile_fd = lock_pidfile(buf_cstr(&path));
+	if (pidfile_fd < 0) {
+		if (errno == EWOULDBLOCK)
+			err_set(e, EEXIST, "%s is already running (%s)", name, buf_cstr(&path));
+		else
+			err_sys(e, "cannot open %s", buf_cstr(&path));
+		goto out;
+	}
 	buf_printf(&text, "%ld\n", (long)getpid());
-	r = fs_write_atomic(AT_FDCWD, buf_cstr(&path), text.data, text.len, 0644, e);
+	if (ftruncate(pidfile_fd, 0) < 0 || fs_write_all(pidfile_fd, text.data, text.len) < 0) {
+		err_sys(e, "cannot write %s", buf_cstr(&path));
+		goto out;
+	}
+	r = 0;
 out:
 	buf_free(&path);
 	buf_free(&text);
@@ -146,9 +184,12 @@ void daemon_stop(const char *state_dir, const char *name)
 {
 	struct buf path = BUF_INIT;
 
-	pidfile_path(state_dir, name, &path);
-	if (running_pid(buf_cstr(&path)) == 0)
+	if (pidfile_fd >= 0) {
+		pidfile_path(state_dir, name, &path);
 		unlink(buf_cstr(&path));
+		close(pidfile_fd);
+		pidfile_fd = -1;
+	}
 	buf_free(&path);
 }
 

@@ -22,13 +22,13 @@ int daemon_signals_init(struct err *e);
 /* Reads one pending signal from the signalfd (non-blocking). */
 enum daemon_signal daemon_signal_read(int sigfd);
 
-/* Fails if STATE_DIR/NAME.pid names a live process (another instance).
- * Call before binding sockets, so a second instance cannot disturb the
- * first. */
+/* Fails if another instance runs: STATE_DIR/NAME.pid is locked (flock)
+ * by a live daemon for as long as it lives, so a stale pid file or a
+ * recycled pid never blocks a start. Call before binding sockets, so a
+ * second instance cannot disturb the first. */
 int daemon_check(const char *state_dir, const char *name, struct err *e);
-/* Detaches from the terminal (unless foreground) and writes
- * STATE_DIR/NAME.pid; refuses to start if that pid file names a live
- * process of the same program. Returns 0 or -1. */
+/* Detaches from the terminal (unless foreground), then takes the pid
+ * file's lock and writes the pid into it. Returns 0 or -1. */
 int daemon_start(const char *state_dir, const char *name, bool foreground, struct err *e);
 /* Removes the pid file. */
 void daemon_stop(const char *state_dir, const char *name);

@@ -79,8 +79,10 @@ static void dir_of(const char *name, char *dir, size_t dirlen)
 		snprintf(dir, dirlen, "%.*s", (int)(slash - name), name);
 }
 
-int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-		    struct err *e)
+/* Writes data to a temporary file and renames it over dir/name; with
+ * durable, fsyncs the file before and the directory after the rename. */
+static int replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		   bool durable, struct err *e)
 {
 	char tmp[4200], dir[4200];
 	int fd, n;
@@ -92,7 +94,7 @@ int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, m
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return err_sys(e, "cannot create %s", tmp);
-	if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fs_write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
 		err_sys(e, "cannot write %s", tmp);
 		close(fd);
 		unlinkat(dirfd, tmp, 0);
@@ -108,8 +110,22 @@ int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, m
 		unlinkat(dirfd, tmp, 0);
 		return -1;
 	}
+	if (!durable)
+		return 0;
 	dir_of(name, dir, sizeof(dir));
 	return fs_fsync_dir(dirfd, dir, e);
+}
+
+int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		    struct err *e)
+{
+	return replace(dirfd, name, data, len, mode, true, e);
+}
+
+int fs_write_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		     struct err *e)
+{
+	return replace(dirfd, name, data, len, mode, false, e);
 }
 
 int fs_read_fd(int fd, struct buf *out, size_t max, struct err *e)

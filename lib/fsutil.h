@@ -20,6 +20,10 @@
  * AT_FDCWD with a path in name. */
 int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 		    struct err *e);
+/* Atomically replaces dir/name like fs_write_atomic, but leaves durability
+ * to the caller (a following syncfs of that file system). */
+int fs_write_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		     struct err *e);
 /* Reads a whole (small) file into out, at most max bytes. Returns 0, or -1
  * (errno kept; ENOENT for a missing file). */
 int fs_read_file(int dirfd, const char *name, struct buf *out, size_t max, struct err *e);

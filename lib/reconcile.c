@@ -490,6 +490,8 @@ int reconcile_tree(struct client *c, const struct reconcile_opts *o, const char 
 		r = reconcile_user(&rc, diff + i, j - i);
 		if (o->progress != NULL)
 			o->progress(j, ndiff, o->progress_ctx);
+		if (r == 0 && o->yield != NULL && j < ndiff)
+			r = o->yield(o->yield_ctx, e);
 		i = j;
 	}
 	free(diff);

@@ -40,6 +40,11 @@ struct reconcile_opts {
 	/* Progress callback (may be NULL): folders done of total. */
 	void (*progress)(uint64_t done, uint64_t total, void *ctx);
 	void *progress_ctx;
+	/* Called between users (may be NULL), so that a long compare does not
+	 * hold up other work, e.g. rolling replication of other users'
+	 * changes. Returns 0, or -1 to stop with the error in e. */
+	int (*yield)(void *ctx, struct err *e);
+	void *yield_ctx;
 };
 
 struct reconcile_stats {

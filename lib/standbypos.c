@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -55,7 +56,8 @@ int standbypos_load(const char *state_dir, struct standby_pos *p, struct err *e)
 	return 0;
 }
 
-int standbypos_save(const char *state_dir, const struct standby_pos *p, struct err *e)
+static int write_pos(const char *state_dir, const struct standby_pos *p, bool durable,
+		     struct err *e)
 {
 	struct buf text = BUF_INIT;
 	char id[2 * NODE_ID_LEN + 1];
@@ -71,8 +73,19 @@ int standbypos_save(const char *state_dir, const struct standby_pos *p, struct e
 		buf_free(&text);
 		return -1;
 	}
-	r = fs_write_atomic(dfd, POS_FILE, text.data, text.len, 0644, e);
+	r = durable ? fs_write_atomic(dfd, POS_FILE, text.data, text.len, 0644, e)
+		    : fs_write_replace(dfd, POS_FILE, text.data, text.len, 0644, e);
 	close(dfd);
 	buf_free(&text);
 	return r;
+}
+
+int standbypos_save(const char *state_dir, const struct standby_pos *p, struct err *e)
+{
+	return write_pos(state_dir, p, true, e);
+}
+
+int standbypos_replace(const char *state_dir, const struct standby_pos *p, struct err *e)
+{
+	return write_pos(state_dir, p, false, e);
 }

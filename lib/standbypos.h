@@ -24,5 +24,8 @@ struct standby_pos {
 /* Reads the position; a missing file gives an all-zero position and 0. */
 int standbypos_load(const char *state_dir, struct standby_pos *p, struct err *e);
 int standbypos_save(const char *state_dir, const struct standby_pos *p, struct err *e);
+/* Replaces the file without syncing it: for a caller that syncs the file
+ * system right after (syncd's group commit). */
+int standbypos_replace(const char *state_dir, const struct standby_pos *p, struct err *e);
 
 #endif

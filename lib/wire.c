@@ -152,7 +152,8 @@ static const struct field data_f[] = {
 static const struct field rename_f[] = {
 	FLD(F_U64, M, rename.lsn),
 	FLD(F_PATH, M, rename.from),
-	FLD(F_PATH, M, rename.to),
+	FLD(F_U32, M, rename.to_shared),
+	FLD(F_PATH, M, rename.to_tail),
 };
 static const struct field link_f[] = {
 	FLD(F_U64, M, link.lsn),
@@ -735,6 +736,41 @@ static const char *check_put(const struct w_put *p)
 }
 
 /* The rules beyond the field layout; NULL if m is acceptable. */
+/* The target's shared prefix must lie within the source, be as long as
+ * possible (one canonical encoding), and the target fit a path. */
+static const char *check_rename(const struct w_rename *r)
+{
+	if (r->to_shared > r->from.len)
+		return "to_shared exceeds the source path";
+	if ((size_t)r->to_shared + r->to_tail.len > WIRE_MAX_PATH)
+		return "target path exceeds WIRE_MAX_PATH";
+	if (r->to_shared < r->from.len && r->to_tail.len > 0 &&
+	    r->to_tail.p[0] == r->from.p[r->to_shared])
+		return "to_shared is not the longest shared prefix";
+	if ((size_t)r->to_shared + r->to_tail.len == 0)
+		return "empty target path";
+	return NULL;
+}
+
+int wire_rename_to(const struct w_rename *m, struct buf *out)
+{
+	buf_reset(out);
+	if (buf_append(out, m->from.p, m->to_shared) < 0)
+		return -1;
+	return buf_put_slice(out, m->to_tail);
+}
+
+/* Fills a rename's wire fields from its target. */
+static void rename_split(struct w_rename *r)
+{
+	size_t n = 0;
+
+	while (n < r->from.len && n < r->to.len && r->from.p[n] == r->to.p[n])
+		n++;
+	r->to_shared = (uint32_t)n;
+	r->to_tail = (struct slice){r->to.p + n, r->to.len - n};
+}
+
 static const char *check_msg(uint8_t type, const union w_msg *m)
 {
 	const char *why = NULL;
@@ -754,6 +790,7 @@ static const char *check_msg(uint8_t type, const union w_msg *m)
 			why = "size exceeds WIRE_MAX_FILE";
 		break;
 	case W_PUT: return check_put(&m->put);
+	case W_RENAME: return check_rename(&m->rename);
 	case W_DATA:
 		why = check_flags(m->data.flags, WF_DEFLATE | WF_LAST);
 		if (why == NULL)
@@ -818,10 +855,19 @@ static uint32_t get_le32(const uint8_t *p)
 int wire_encode(struct buf *out, uint8_t type, const union w_msg *m, struct err *e)
 {
 	const struct msgdef *d = msgdef(type);
+	union w_msg split;
 	const char *why;
 	size_t len, hdr;
 	uint8_t *p;
 
+	if (type == W_RENAME && m->rename.to.len > 0) {
+		if (m->rename.to.len > WIRE_MAX_PATH)
+			return err_set(e, ERR_PROTO, "refusing to encode RENAME: a path exceeds %u bytes",
+				       WIRE_MAX_PATH);
+		split = *m;
+		rename_split(&split.rename);
+		m = &split;
+	}
 	if (d == NULL)
 		return err_set(e, ERR_PROTO, "cannot encode unknown message type %u", type);
 	why = check_msg(type, m);

@@ -230,9 +230,16 @@ struct w_data {
 	struct slice body;
 };
 
+/* On the wire a rename's target is sent as (to_shared, to_tail): its first
+ * to_shared bytes are from's, then to_tail — a flag change costs a few
+ * bytes instead of a second path. Encoders fill `to` (the split is made
+ * for them); decoders get to_shared and to_tail, `to` left empty: call
+ * wire_rename_to() for the target. */
 struct w_rename {
 	uint64_t lsn;
 	struct slice from, to;
+	uint32_t to_shared;
+	struct slice to_tail;
 };
 
 struct w_link {
@@ -368,6 +375,9 @@ size_t wire_entries_room(const struct buf *entries);
 /* The protocol version two HELLOs agree on: the highest version inside
  * both [ver_min, ver_max] ranges, or 0 if there is none. */
 uint32_t wire_version_pick(const struct w_hello *a, const struct w_hello *b);
+
+/* The full target of a decoded rename into out (replacing it). */
+int wire_rename_to(const struct w_rename *m, struct buf *out);
 
 /* Name of a message type / error code, for logs ("PUT", "generation"). */
 const char *wire_type_name(uint8_t type);

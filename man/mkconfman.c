@@ -25,7 +25,7 @@ static const struct example {
 	bool required;
 } examples[] = {
     {"node", "mail_root", "/var/vmail", true},
-    {"node", "metrics_file", "/var/lib/prometheus/node-exporter/mdrepl.prom", false},
+    {"node", "metrics_dir", "/var/lib/prometheus/node-exporter", false},
     {"journal", "exclude", ".nfs*, *.bak", false},
     {"peer", "address", "other-node.example.net:7870", false},
     {"tls", "ca_file", SYSCONFDIR "/mdrepl/tls/ca.crt", false},

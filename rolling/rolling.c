@@ -4,9 +4,12 @@
  * One event loop: the journal directory (inotify says when journald
  * wrote), the connection to the standby (ACKs), the control socket and
  * signals. Records are read as soon as they are written, coalesced for
- * coalesce_ms, turned into operations and sent; the standby's ACKs move
- * the acknowledged position, written to the journal directory for
- * retention.
+ * coalesce_ms, turned into operations and sent at once; the batch they
+ * belong to is closed (BATCH_END, one group commit on the standby) as soon
+ * as no other batch is in flight, so batches are small when the load is
+ * light (lowest lag) and grow with the load (highest throughput). The
+ * standby's ACKs move the acknowledged position, written to the journal
+ * directory for retention.
  */
 #include "config.h"
 
@@ -28,6 +31,7 @@
 #include "journal.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "nodestate.h"
 #include "reconcile.h"
 #include "rolling.h"
@@ -41,10 +45,17 @@
 #define FENCED_RETRY_MS 30000
 #define DEFER_RETRY_MS 2000
 #define ACKED_WRITE_MS 1000
+#define METRICS_EVERY_MS 5000
 
 enum state { ST_IDLE, ST_DISCONNECTED, ST_CONNECTED, ST_FENCED };
 
 static const char *const state_names[] = {"idle", "disconnected", "connected", "fenced"};
+
+/* A barrier record read while another was in progress. */
+struct jrec_copy {
+	struct jrec r;
+	char *path, *path2;
+};
 
 /* An operation whose local file could not be read; retried later. */
 struct deferred {
@@ -79,9 +90,23 @@ struct engine {
 	struct coalesce *co;
 	uint64_t co_first_ms, co_first_ns;
 
+	/* Operations sent whose BATCH_END waits: group commit on the standby
+	 * is paid per batch, so while a batch is in flight the next one keeps
+	 * growing; it is closed when the standby has caught up. */
+	bool open_batch;
+	uint64_t open_lsn, open_ns;
+
 	struct deferred *def;
 	size_t ndef, defcap;
 	uint64_t defer_next_ms;
+
+	/* A rescan (or other barrier) in progress lets other work proceed
+	 * between users; barriers met meanwhile wait their turn. The position
+	 * stays below all of them until they are done. */
+	uint64_t barrier_lsn;  /* the one in progress, 0 if none */
+	struct jrec_copy *queued;
+	size_t nqueued, qcap;
+	uint64_t yield_ms;
 
 	struct lagmark lag[LAG_RING];
 	size_t lag_head, lag_n;
@@ -92,7 +117,7 @@ struct engine {
 	struct digest_cache *cache;
 
 	uint64_t started_ns, connected_ns, reconnects, full_compares, records;
-	uint64_t rate_ms, rate_records, rate_bytes;
+	uint64_t rate_ms, rate_records, rate_bytes, metrics_ms;
 	double rec_rate, byte_rate;
 	char last_error[ERR_MSG_MAX + 128];
 };
@@ -105,12 +130,18 @@ static void set_error(struct engine *g, const char *what, const struct err *e)
 
 /* ----------------------------------------------------------- connection */
 
+static void drop_queued(struct engine *g);
+
 static void disconnect(struct engine *g, enum state next)
 {
 	client_free(&g->c);
 	jreader_free(&g->rd);
 	coalesce_reset(g->co);
 	g->lag_n = 0;
+	g->open_batch = false;
+	g->open_lsn = 0;
+	g->barrier_lsn = 0;
+	drop_queued(g);
 	g->state = next;
 	if (next == ST_DISCONNECTED) {
 		g->backoff_ms = g->backoff_ms ? g->backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -153,11 +184,16 @@ static int journal_identity(struct engine *g, struct err *e)
 	return 0;
 }
 
+static int yield_cb(void *ctx, struct err *e);
+static void acked(struct engine *g);
+static int run_queued(struct engine *g, struct err *e);
+static int commit(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err *e);
+
 static int reconcile(struct engine *g, const char *prefix, uint64_t lsn, bool deep,
 		     struct err *e)
 {
 	struct reconcile_opts o = {.rootfd = g->rootfd, .rules = g->rules, .cache = g->cache,
-				   .deep = deep, .lsn = lsn};
+				   .deep = deep, .lsn = lsn, .yield = yield_cb, .yield_ctx = g};
 	struct reconcile_stats st;
 
 	if (reconcile_tree(g->c, &o, prefix, &st, e) < 0)
@@ -183,7 +219,12 @@ static int full_compare(struct engine *g, bool claimed, struct err *e)
 	log_info("full compare with %s, covering the journal up to lsn %" PRIu64,
 		 client_peer(g->c), g->read_lsn);
 	g->full_compares++;
-	if (reconcile(g, "", g->read_lsn, false, e) < 0 || client_commit(g->c, g->read_lsn, e) < 0 ||
+	/* Records that arrive meanwhile are sent between users (yield_cb), but
+	 * nothing is claimed until the compare is done. */
+	g->barrier_lsn = client_sent_lsn(g->c) + 1;
+	r = reconcile(g, "", g->read_lsn, false, e);
+	g->barrier_lsn = 0;
+	if (r < 0 || run_queued(g, e) < 0 || commit(g, g->read_lsn, 0, e) < 0 ||
 	    client_drain(g->c, (int)g->set->peer.io_timeout_ms, e) < 0)
 		return -1;
 	if (claimed && journal_finish_full_sync(g->jdir, e) < 0)
@@ -316,14 +357,22 @@ static uint64_t claimable(const struct engine *g, uint64_t lsn)
 		if (g->def[i].op.lsn - 1 < lsn)
 			lsn = g->def[i].op.lsn - 1;
 	}
+	if (g->barrier_lsn != 0 && g->barrier_lsn - 1 < lsn)
+		lsn = g->barrier_lsn - 1;
+	for (size_t i = 0; i < g->nqueued; i++) {
+		if (g->queued[i].r.lsn - 1 < lsn)
+			lsn = g->queued[i].r.lsn - 1;
+	}
 	return lsn;
 }
 
-static int commit(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err *e)
+/* Sends BATCH_END for everything sent so far, covering records <= lsn. */
+static int close_batch(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err *e)
 {
 	uint64_t before = client_get_stats(g->c)->put_bytes;
 	uint64_t sent = client_sent_lsn(g->c);
 
+	g->open_batch = false;
 	lsn = claimable(g, lsn);
 	if (client_commit(g->c, lsn, e) < 0)
 		return -1;
@@ -342,6 +391,28 @@ static int commit(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err
 		g->committed_bytes = 0;
 		g->lag_n++;
 	}
+	return 0;
+}
+
+/* Records that everything up to lsn has been sent; closes the batch now
+ * if the standby is idle, else when it acknowledges (maybe_close). */
+static int commit(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err *e)
+{
+	if (!g->open_batch) {
+		g->open_batch = true;
+		g->open_ns = oldest_ns;
+	} else if (oldest_ns != 0 && (g->open_ns == 0 || oldest_ns < g->open_ns)) {
+		g->open_ns = oldest_ns;
+	}
+	if (lsn > g->open_lsn)
+		g->open_lsn = lsn;
+	return client_inflight(g->c) == 0 ? close_batch(g, g->open_lsn, g->open_ns, e) : 0;
+}
+
+static int maybe_close(struct engine *g, struct err *e)
+{
+	if (g->open_batch && client_inflight(g->c) == 0)
+		return close_batch(g, g->open_lsn, g->open_ns, e);
 	return 0;
 }
 
@@ -415,13 +486,91 @@ static int barrier(struct engine *g, const struct jrec *r, struct err *e)
 	return rc;
 }
 
-/* Reads what journald wrote and sends it, coalescing for coalesce_ms. */
-static int pump_journal(struct engine *g, struct err *e)
+static int pump_records(struct engine *g, bool yielding, struct err *e);
+
+/* Between users of a long compare: send what came in meanwhile, so one
+ * huge mailbox's rescan does not hold up everyone else. */
+static int yield_cb(void *ctx, struct err *e)
+{
+	struct engine *g = ctx;
+
+	if (now_mono_ms() - g->yield_ms < 20)
+		return 0;
+	g->yield_ms = now_mono_ms();
+	if (client_poll(g->c, 0, e) < 0 || pump_records(g, true, e) < 0)
+		return -1;
+	acked(g);
+	return 0;
+}
+
+static int run_barrier(struct engine *g, const struct jrec *r, struct err *e)
+{
+	int rc;
+
+	g->barrier_lsn = r->lsn;
+	rc = barrier(g, r, e);
+	g->barrier_lsn = 0;
+	if (rc == 0)
+		rc = commit(g, r->lsn, r->time_ns, e);
+	return rc;
+}
+
+static void queue_barrier(struct engine *g, const struct jrec *r)
+{
+	struct jrec_copy *q;
+
+	if (g->nqueued == g->qcap) {
+		g->qcap = g->qcap ? 2 * g->qcap : 8;
+		g->queued = xreallocarray(g->queued, g->qcap, sizeof(*g->queued));
+	}
+	q = &g->queued[g->nqueued++];
+	q->r = *r;
+	q->path = xstrndup(r->path.p, r->path.len);
+	q->path2 = xstrndup(r->path2.p, r->path2.len);
+	q->r.path = slice_cstr(q->path);
+	q->r.path2 = slice_cstr(q->path2);
+}
+
+static void drop_queued(struct engine *g)
+{
+	for (size_t i = 0; i < g->nqueued; i++) {
+		free(g->queued[i].path);
+		free(g->queued[i].path2);
+	}
+	g->nqueued = 0;
+}
+
+/* Runs the barriers met during an earlier one, in order. */
+static int run_queued(struct engine *g, struct err *e)
+{
+	while (g->nqueued > 0) {
+		struct jrec_copy q = g->queued[0];
+		int rc;
+
+		memmove(g->queued, g->queued + 1, (g->nqueued - 1) * sizeof(*g->queued));
+		g->nqueued--;
+		rc = flush_ops(g, q.r.lsn - 1, e);
+		if (rc == 0)
+			rc = run_barrier(g, &q.r, e);
+		free(q.path);
+		free(q.path2);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Reads what journald wrote and sends it, coalescing for coalesce_ms.
+ * While yielding from a barrier, a further barrier is queued and reading
+ * stops there, so nothing after it overtakes it. */
+static int pump_records(struct engine *g, bool yielding, struct err *e)
 {
 	struct jrec rec;
 	int r;
 
-	while ((r = jreader_next(g->rd, &rec, e)) == 1) {
+	if (!yielding && run_queued(g, e) < 0)
+		return -1;
+	while (g->nqueued == 0 && (r = jreader_next(g->rd, &rec, e)) == 1) {
 		g->read_lsn = rec.lsn;
 		g->read_time_ns = rec.time_ns;
 		g->records++;
@@ -435,11 +584,14 @@ static int pump_journal(struct engine *g, struct err *e)
 				return -1;
 			continue;
 		}
-		if (flush_ops(g, rec.lsn - 1, e) < 0 || barrier(g, &rec, e) < 0 ||
-		    commit(g, rec.lsn, rec.time_ns, e) < 0)
+		if (yielding) {
+			queue_barrier(g, &rec);
+			break;
+		}
+		if (flush_ops(g, rec.lsn - 1, e) < 0 || run_barrier(g, &rec, e) < 0)
 			return -1;
 	}
-	if (r < 0)
+	if (g->nqueued == 0 && r < 0)
 		return -1;
 	if (coalesce_count(g->co) > 0) {
 		if (now_mono_ms() - g->co_first_ms >= g->set->sync.coalesce_ms)
@@ -450,6 +602,11 @@ static int pump_journal(struct engine *g, struct err *e)
 	coalesce_reset(g->co);
 	g->co_first_ms = 0;
 	return commit(g, g->read_lsn, 0, e);
+}
+
+static int pump_journal(struct engine *g, struct err *e)
+{
+	return pump_records(g, false, e);
 }
 
 /* Drops lag marks the standby has made durable; writes the acked file. */
@@ -475,7 +632,8 @@ static void work(struct engine *g)
 	struct err e;
 
 	if (client_poll(g->c, 0, &e) < 0 || retry_deferred(g, &e) < 0 ||
-	    pump_journal(g, &e) < 0 || client_keepalive(g->c, &e) < 0) {
+	    pump_journal(g, &e) < 0 || maybe_close(g, &e) < 0 ||
+	    client_keepalive(g->c, &e) < 0) {
 		set_error(g, "replication", &e);
 		disconnect(g, ST_DISCONNECTED);
 		return;
@@ -491,6 +649,8 @@ static double lag_seconds(const struct engine *g)
 
 	if (g->lag_n > 0)
 		oldest = g->lag[g->lag_head].time_ns;
+	else if (g->open_batch && g->open_ns != 0)
+		oldest = g->open_ns;
 	else if (g->co_first_ms != 0)
 		oldest = g->co_first_ns;
 	for (size_t i = 0; i < g->ndef; i++) {
@@ -579,6 +739,20 @@ static void status_json(struct engine *g, struct buf *out)
 	buf_putc(out, '\n');
 }
 
+static void write_metrics(struct engine *g)
+{
+	struct buf json = BUF_INIT;
+	struct err e;
+
+	if (g->set->node.metrics_dir[0] == '\0' || now_mono_ms() < g->metrics_ms)
+		return;
+	g->metrics_ms = now_mono_ms() + METRICS_EVERY_MS;
+	status_json(g, &json);
+	if (metrics_write(g->set->node.metrics_dir, "syncclient", buf_cstr(&json), &e) < 0)
+		log_warn("metrics not written: %s", e.msg);
+	buf_free(&json);
+}
+
 static void control(struct engine *g)
 {
 	struct ctl_request req;
@@ -663,6 +837,8 @@ static void stop(struct engine *g)
 
 	if (g->state == ST_CONNECTED) {
 		if (flush_ops(g, g->read_lsn, &e) < 0 ||
+		    close_batch(g, g->open_lsn > g->read_lsn ? g->open_lsn : g->read_lsn, g->open_ns,
+				&e) < 0 ||
 		    client_drain(g->c, 5000, &e) < 0)
 			log_warn("stopping with unacknowledged changes: %s", e.msg);
 		g->acked_write_ms = 0;
@@ -680,8 +856,10 @@ static void loop(struct engine *g)
 				      {g->inofd, POLLIN, 0}, {-1, POLLIN, 0}};
 		enum daemon_signal sig;
 
-		if (g->state == ST_CONNECTED)
+		if (g->state == ST_CONNECTED) {
 			p[3].fd = client_fd(g->c);
+			p[3].events = client_events(g->c);
+		}
 		if (poll(p, 4, next_timeout(g)) < 0 && errno != EINTR)
 			log_fatal("poll: %m");
 		while ((sig = daemon_signal_read(g->sigfd)) != DSIG_NONE) {
@@ -708,6 +886,7 @@ static void loop(struct engine *g)
 		if (g->state == ST_CONNECTED)
 			work(g);
 		update_rates(g);
+		write_metrics(g);
 		if (wd && now_mono_ms() >= next_wd) {
 			sd_notify_watchdog();
 			sd_notify_status("%s, lag %.3f s", state_names[g->state], lag_seconds(g));
@@ -768,6 +947,8 @@ int rolling_main(const struct settings *s, bool foreground)
 		free(g.def[i].op.to);
 	}
 	free(g.def);
+	drop_queued(&g);
+	free(g.queued);
 	free(g.jdir);
 	close(g.rootfd);
 	log_info("stopped");

@@ -92,6 +92,11 @@ int apply_setattr(struct apply *a, const struct w_setattr *m, struct err *e);
 /* Makes everything applied since the last commit durable. A chunked PUT
  * still in progress stays pending across commits. Returns 0 or -1. */
 int apply_commit(struct apply *a, struct err *e);
+/* apply_commit, calling hook(ctx) after the renames and before the final
+ * sync (also when there was nothing to commit): a caller whose own state
+ * lives on the same file system gets it made durable by that same sync. */
+typedef int apply_hook_fn(void *ctx, struct err *e);
+int apply_commit_hook(struct apply *a, apply_hook_fn *hook, void *ctx, struct err *e);
 /* Drops uncommitted content (temporary files); already-renamed names stay. */
 void apply_abort(struct apply *a);
 

@@ -668,15 +668,22 @@ static int rename_pending(struct apply *a, struct err *e)
 
 int apply_commit(struct apply *a, struct err *e)
 {
+	return apply_commit_hook(a, NULL, NULL, e);
+}
+
+int apply_commit_hook(struct apply *a, apply_hook_fn *hook, void *ctx, struct err *e)
+{
 	int r;
 
 	if (a->ncomplete == 0 && a->ndirs == 0) {
 		a->st.commits++;
-		return 0;
+		return hook != NULL && hook(ctx, e) < 0 ? err_prefix(e, "commit failed") : 0;
 	}
 	r = a->o.use_syncfs ? sync_filesystems(a, "content", e) : fsync_pending(a, e);
 	if (r == 0)
 		r = rename_pending(a, e);
+	if (r == 0 && hook != NULL)
+		r = hook(ctx, e);
 	if (r == 0)
 		r = a->o.use_syncfs ? sync_filesystems(a, "names", e) : fsync_touched(a, e);
 	if (r < 0)

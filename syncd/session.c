@@ -43,6 +43,8 @@ struct session {
 	int writer_lock;  /* fd of STATE_DIR/syncd.writer.lock */
 	struct apply *apply;
 	struct standby_pos pos;
+	struct standby_pos next_pos; /* written by the commit hook */
+	bool pos_rides_sync;	     /* state_dir on the mail file system, syncfs mode */
 	struct digest_cache *digests;
 
 	/* the batch being received */
@@ -538,7 +540,17 @@ static void apply_one(struct session *ss, uint8_t type, const union w_msg *m)
 	switch (type) {
 	case W_PUT: r = apply_put(ss->apply, &m->put, &e); lsn = m->put.lsn; path = m->put.path; break;
 	case W_DATA: r = apply_data(ss->apply, &m->data, &e); break;
-	case W_RENAME: r = apply_rename(ss->apply, &m->rename, &e); lsn = m->rename.lsn; path = m->rename.to; break;
+	case W_RENAME: {
+		struct w_rename rn = m->rename;
+
+		/* The target travels as a tail after the prefix it shares with the source. */
+		wire_rename_to(&rn, &ss->scratch);
+		rn.to = buf_slice(&ss->scratch);
+		r = apply_rename(ss->apply, &rn, &e);
+		lsn = rn.lsn;
+		path = rn.to;
+		break;
+	}
 	case W_LINK: r = apply_link(ss->apply, &m->link, &e); lsn = m->link.lsn; path = m->link.to; break;
 	case W_UNLINK: r = apply_unlink(ss->apply, &m->unlink, &e); lsn = m->unlink.lsn; break;
 	case W_MKDIR: r = apply_mkdir(ss->apply, &m->mkdir, &e); lsn = m->mkdir.lsn; break;
@@ -588,17 +600,63 @@ static uint32_t errcode_of(const struct err *e)
 	return WE_IO;
 }
 
+/* The durable position a successful batch ending at lsn gives: not past
+ * an unresolved NEED. Only rolling replication moves the position; a
+ * one-shot sync does not. */
+static uint64_t new_durable(const struct session *ss, uint64_t lsn)
+{
+	if (ss->peer.purpose != PURPOSE_REPLICATE)
+		return ss->pos.durable_lsn;
+	if (ss->nheld > 0 && lowest_held(ss) - 1 < lsn)
+		lsn = lowest_held(ss) - 1;
+	return lsn > ss->pos.durable_lsn ? lsn : ss->pos.durable_lsn;
+}
+
+/* Commit hook: the position file replaced after the renames, made durable
+ * by the commit's own final syncfs. */
+static int write_pos_hook(void *ctx, struct err *e)
+{
+	struct session *ss = ctx;
+
+	if (ss->next_pos.durable_lsn == ss->pos.durable_lsn)
+		return 0;
+	return standbypos_replace(ss->set->node.state_dir, &ss->next_pos, e);
+}
+
+/* Group commit of the batch and its position: one sync for both when
+ * they share a file system, else the position is synced on its own after. */
+static int commit_batch(struct session *ss, uint64_t lsn, struct err *e)
+{
+	ss->next_pos = ss->pos;
+	ss->next_pos.durable_lsn = new_durable(ss, lsn);
+	if (ss->next_pos.durable_lsn != ss->pos.durable_lsn) {
+		ss->next_pos.generation = ss->peer.generation;
+		memcpy(ss->next_pos.primary_id, ss->peer_id, NODE_ID_LEN);
+		ss->next_pos.updated_ns = now_real_ns();
+	}
+	if (ss->pos_rides_sync) {
+		if (apply_commit_hook(ss->apply, write_pos_hook, ss, e) < 0)
+			return -1;
+	} else if (apply_commit(ss->apply, e) < 0 ||
+		   (ss->next_pos.durable_lsn != ss->pos.durable_lsn &&
+		    standbypos_save(ss->set->node.state_dir, &ss->next_pos, e) < 0)) {
+		return -1;
+	}
+	ss->pos = ss->next_pos;
+	return 0;
+}
+
 /* Commits the batch, persists the position, acknowledges. Returns 0 to
  * go on, -1 to end the session (a refused batch ends it: the sender
  * reconnects and resumes from the durable position). */
 static int batch_end(struct session *ss, const struct w_batch_end *b, struct err *e)
 {
 	union w_msg m = {.ack = {.seq = b->seq}};
-	uint64_t t0 = now_mono_ns(), durable;
+	uint64_t t0 = now_mono_ns();
 	struct err ce;
 	int r;
 
-	if (!ss->batch_failed && apply_commit(ss->apply, &ce) < 0) {
+	if (!ss->batch_failed && commit_batch(ss, b->lsn, &ce) < 0) {
 		ss->batch_failed = true;
 		ss->batch_err = ce;
 	}
@@ -617,20 +675,6 @@ static int batch_end(struct session *ss, const struct w_batch_end *b, struct err
 		ss->received_lsn = b->lsn;
 	if (b->lsn > ss->applied_lsn)
 		ss->applied_lsn = b->lsn;
-	durable = b->lsn;
-	if (ss->nheld > 0 && lowest_held(ss) - 1 < durable)
-		durable = lowest_held(ss) - 1;
-	/* Only rolling replication moves the position; a one-shot sync does not. */
-	if (ss->peer.purpose == PURPOSE_REPLICATE && durable > ss->pos.durable_lsn) {
-		ss->pos.durable_lsn = durable;
-		ss->pos.generation = ss->peer.generation;
-		memcpy(ss->pos.primary_id, ss->peer_id, NODE_ID_LEN);
-		ss->pos.updated_ns = now_real_ns();
-		if (standbypos_save(ss->set->node.state_dir, &ss->pos, e) < 0) {
-			shared_error(ss->sh, "cannot persist position: %s", e->msg);
-			return -1;
-		}
-	}
 	m.ack.received_lsn = ss->received_lsn;
 	m.ack.applied_lsn = ss->applied_lsn;
 	m.ack.durable_lsn = ss->pos.durable_lsn;
@@ -715,8 +759,15 @@ static int open_engine(struct session *ss, struct err *e)
 		.max_pending = (uint32_t)ss->set->sync.batch_max_ops,
 	};
 
+	struct stat root, state;
+
 	ss->apply = apply_new(&ao, e);
-	return ss->apply != NULL ? 0 : -1;
+	if (ss->apply == NULL)
+		return -1;
+	ss->pos_rides_sync = ao.use_syncfs && fstat(ss->env->rootfd, &root) == 0 &&
+			     stat(ss->set->node.state_dir, &state) == 0 &&
+			     root.st_dev == state.st_dev;
+	return 0;
 }
 
 static void session_free(struct session *ss)

@@ -31,11 +31,13 @@
 #include "fsutil.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "nodestate.h"
 #include "session.h"
 #include "standbypos.h"
 
 #define MAX_SESSIONS 16
+#define METRICS_EVERY_MS 5000
 #define PROG "mdrepl-syncd"
 
 struct syncd {
@@ -194,6 +196,19 @@ static void status_json(struct syncd *d, struct buf *out)
 	buf_putc(out, '\n');
 }
 
+static void write_metrics(struct syncd *d)
+{
+	struct buf json = BUF_INIT;
+	struct err e;
+
+	if (d->set.node.metrics_dir[0] == '\0')
+		return;
+	status_json(d, &json);
+	if (metrics_write(d->set.node.metrics_dir, "syncd", buf_cstr(&json), &e) < 0)
+		log_warn("metrics not written: %s", e.msg);
+	buf_free(&json);
+}
+
 static void control(struct syncd *d)
 {
 	struct ctl_request req;
@@ -269,10 +284,11 @@ static void signal_event(struct syncd *d)
 static int run(struct syncd *d)
 {
 	uint64_t wd = sd_watchdog_interval_ms(), next_wd = now_mono_ms() + wd;
+	uint64_t next_metrics = 0;
 
 	while (!d->stopping) {
 		struct pollfd p[3] = {{d->lfd, POLLIN, 0}, {d->ctlfd, POLLIN, 0}, {d->sigfd, POLLIN, 0}};
-		int timeout = wd ? (int)wd : -1;
+		int timeout = wd && wd < METRICS_EVERY_MS ? (int)wd : METRICS_EVERY_MS;
 
 		if (poll(p, 3, timeout) < 0 && errno != EINTR)
 			log_fatal("poll: %m");
@@ -285,6 +301,10 @@ static int run(struct syncd *d)
 		if (wd && now_mono_ms() >= next_wd) {
 			sd_notify_watchdog();
 			next_wd = now_mono_ms() + wd;
+		}
+		if (now_mono_ms() >= next_metrics) {
+			write_metrics(d);
+			next_metrics = now_mono_ms() + METRICS_EVERY_MS;
 		}
 	}
 	sd_notify_stopping();

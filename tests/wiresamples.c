@@ -178,7 +178,7 @@ static uint8_t sample_mutation(size_t i, union w_msg *m)
 					.body = buf_slice(&deflated)};
 		return W_PUT;
 	case 19: m->data = (struct w_data){7, WF_LAST, 10, {(const char *)body, 10}}; return W_DATA;
-	case 20: m->rename = (struct w_rename){9, longest(), longest()}; return W_RENAME;
+	case 20: m->rename = (struct w_rename){.lsn = 9, .from = longest(), .to = longest()}; return W_RENAME;
 	case 21:
 		m->link = (struct w_link){10,
 					  SLICE_LIT("a/cur/1"),

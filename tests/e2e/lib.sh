@@ -169,3 +169,56 @@ crash() {
 status_json() {
 	"$CTL" -c "$T/$1.conf" status --json
 }
+
+FAULTPROXY=$top_builddir/tests/faultproxy
+
+# pin_port NODE: makes NODE's syncd listen on the port it got, from now
+# on, so restarts keep it.
+pin_port() {
+	eval "port=\$PORT_$1"
+	sed -i "/^\[listen\]/,/^\[/ s|^address = .*|address = 127.0.0.1:$port|" "$T/$1.conf"
+}
+
+# set_peer NODE PORT: points NODE's [peer] address at 127.0.0.1:PORT.
+set_peer() {
+	sed -i "/^\[peer\]/,/^\[/ s|^address = .*|address = 127.0.0.1:$2|" "$T/$1.conf"
+}
+
+# jnum KEY: a number from the JSON on stdin (first occurrence of "KEY":).
+jnum() {
+	sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p" | head -n 1
+}
+
+# start_primary NODE: journald and rolling syncclient for NODE.
+start_primary() {
+	start "journald_$1" "$JOURNALD" -c "$T/$1.conf" -f
+	start "syncclient_$1" "$SYNCCLIENT" -c "$T/$1.conf" --rolling -f
+}
+
+# caught_up NODE: the primary NODE's syncclient is connected, has read
+# the journal to journald's head, and the standby made all of it durable.
+caught_up() {
+	st=$(status_json "$1")
+	case $st in *'"state":"connected"'*) ;; *) return 1 ;; esac
+	head=$(printf '%s' "$st" | sed 's/.*"journald":{//' | jnum head_lsn)
+	read=$(printf '%s' "$st" | jnum read_lsn)
+	durable=$(printf '%s' "$st" | sed 's/.*"syncclient":{//' | jnum durable_lsn)
+	lag=$(printf '%s' "$st" | jnum lag_records)
+	[ -n "$head" ] && [ "$read" = "$head" ] && [ "$durable" = "$head" ] && [ "$lag" = 0 ]
+}
+
+# wait_synced NODE SECONDS: caught_up, and the tree stays unchanged for a
+# moment (journald has seen everything).
+wait_synced() {
+	wait_for "$2" caught_up "$1" || return 1
+	sleep 0.3
+	wait_for "$2" caught_up "$1"
+}
+
+# unique_bases DIR: fails if any message base appears twice in one user.
+unique_bases() {
+	(cd "$1" && find . -path '*/cur/*' -type f -o -path '*/new/*' -type f) |
+		sed -e 's|/Maildir/.*/\([^/]*\)$|/Maildir \1|' -e 's|:.*||' |
+		LC_ALL=C sort | uniq -d >"$T/dups"
+	[ ! -s "$T/dups" ] || { echo "duplicated messages: $(head -3 "$T/dups")" >&2; return 1; }
+}

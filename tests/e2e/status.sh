@@ -1,0 +1,58 @@
+#!/bin/sh
+# status.sh — `mdreplctl status --json` on both roles is valid JSON with
+# the documented fields, the table form reads well, lag reaches 0 after
+# load stops, and each daemon writes its Prometheus metrics file.
+. "$(dirname "$0")/lib.sh"
+
+JSONCHECK=$top_builddir/tests/jsoncheck
+write_conf primary primary
+write_conf standby standby
+mkdir -p "$T/metrics"
+for n in primary standby; do
+	sed -i "/^\[node\]/a metrics_dir = $T/metrics/$n" "$T/$n.conf"
+	mkdir -p "$T/metrics/$n"
+done
+"$MAILGEN" populate "$T/primary/mail" --users 5 --messages 500 --seed 41
+start_syncd standby
+set_peer primary "$PORT_standby"
+start_primary primary
+wait_synced primary 60 || fail "no initial sync"
+
+"$MAILGEN" load "$T/primary/mail" --rate 200 --seconds 5 --seed 42 >/dev/null
+for n in primary standby; do
+	status_json "$n" >"$T/$n.json"
+	"$JSONCHECK" <"$T/$n.json" || fail "status --json on the $n is not valid JSON"
+done
+for f in '"node":{"role":"primary","generation":1' '"journald":{' '"head_lsn":' \
+	'"syncclient":{' '"state":"connected"' '"read_lsn":' '"sent_lsn":' '"received_lsn":' \
+	'"applied_lsn":' '"durable_lsn":' '"lag_records":' '"lag_seconds":' '"lag_bytes":' \
+	'"records_per_s":' '"wire_bytes_per_s":' '"last_error":' '"fenced":false'; do
+	grep -q "$f" "$T/primary.json" || fail "primary status lacks $f: $(cat "$T/primary.json")"
+done
+for f in '"node":{"role":"standby"' '"syncd":{' '"durable_lsn":' '"applied_lsn":' \
+	'"received_lsn":' '"connected":true' '"last_batch_age_s":' '"journald":null'; do
+	grep -q "$f" "$T/standby.json" || fail "standby status lacks $f: $(cat "$T/standby.json")"
+done
+ok "status --json is valid JSON with positions, lag and rates on both roles"
+
+wait_synced primary 30 || fail "lag did not reach 0 after the load"
+st=$(status_json primary)
+[ "$(printf '%s' "$st" | jnum lag_records)" = 0 ] || fail "lag_records not 0: $st"
+ok "lag reaches 0 records after the load stops"
+
+"$CTL" -c "$T/primary.conf" status >"$T/table"
+expect_grep "^node  *primary, generation 1" "$T/table"
+expect_grep "^syncclient  *connected" "$T/table"
+expect_grep "lag 0 records" "$T/table"
+ok "the status table shows role, connection and lag"
+
+wait_for 15 test -s "$T/metrics/primary/mdrepl_syncclient.prom" || fail "no syncclient metrics file"
+wait_for 15 test -s "$T/metrics/primary/mdrepl_journald.prom" || fail "no journald metrics file"
+wait_for 15 test -s "$T/metrics/standby/mdrepl_syncd.prom" || fail "no syncd metrics file"
+expect_grep '^mdrepl_syncclient_lag_seconds ' "$T/metrics/primary/mdrepl_syncclient.prom"
+expect_grep '^mdrepl_syncclient_durable_lsn ' "$T/metrics/primary/mdrepl_syncclient.prom"
+expect_grep '^mdrepl_syncclient_wire_bytes_out_total ' "$T/metrics/primary/mdrepl_syncclient.prom"
+expect_grep '^mdrepl_syncclient_info{.*role="primary"' "$T/metrics/primary/mdrepl_syncclient.prom"
+expect_grep '^mdrepl_syncd_batches_total ' "$T/metrics/standby/mdrepl_syncd.prom"
+expect_grep '^mdrepl_syncd_generation 1' "$T/metrics/standby/mdrepl_syncd.prom"
+ok "each daemon writes mdrepl_DAEMON.prom (Prometheus text format)"
