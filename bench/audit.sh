@@ -35,7 +35,7 @@ write_conf standby standby
 "$MAILGEN" populate "$T/primary/mail" --users "$USERS" --messages "$MESSAGES" --folders 4 \
 	--big 2 --seed 41 >/dev/null
 start_syncd standby
-sed -i "s/^address = 127.0.0.1:1\$/address = 127.0.0.1:$PORT_standby/" "$T/primary.conf"
+set_peer primary "$PORT_standby"
 "$SYNCCLIENT" -c "$T/primary.conf" --all >"$T/sync.out" 2>&1 || fail "full sync: $(cat "$T/sync.out")"
 sleep 2.2 # past the digest cache's racy window
 

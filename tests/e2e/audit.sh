@@ -29,7 +29,7 @@ write_conf standby standby
 "$MAILGEN" populate "$T/primary/mail" --users "$USERS" --messages "$MESSAGES" --folders 4 \
 	--big 0 --seed 21
 start_syncd standby
-sed -i "s/^address = 127.0.0.1:1\$/address = 127.0.0.1:$PORT_standby/" "$T/primary.conf"
+set_peer primary "$PORT_standby"
 cat >>"$T/primary.conf" <<CONF
 [journal]
 fsync_interval_ms = 20
@@ -70,16 +70,8 @@ grep -q "^audit: $messages messages in $folders folders compared, 0 differences,
 ok "clean: $messages messages, $wire bytes on the wire for a $store-byte store ($(awk "BEGIN {printf \"%.3f\", $wire * 100 / $store}")%), $(field seconds "$T/clean3.json") s with warm caches"
 
 # --- 2. damage --------------------------------------------------------------
-start journald "$JOURNALD" -c "$T/primary.conf" -f
-wait_for 15 "$CTL" -c "$T/primary.conf" journal status || fail "journald did not start"
-start rolling "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
-caught_up() {
-	"$CTL" -c "$T/primary.conf" status --json >"$T/status.json" 2>/dev/null || return 1
-	h=$(sed -n 's/.*"journald":{[^}]*"head_lsn":\([0-9]*\).*/\1/p' "$T/status.json")
-	d=$(sed -n 's/.*"syncclient":{[^}]*"durable_lsn":\([0-9]*\).*/\1/p' "$T/status.json")
-	[ -n "$h" ] && [ "$h" = "$d" ]
-}
-wait_for 60 caught_up || fail "rolling replication did not catch up: $(cat "$T/status.json")"
+start_primary primary
+wait_synced primary 60 || fail "rolling replication did not catch up: $(status_json primary)"
 
 S=$(echo "$T"/standby/mail/dom*/user1/Maildir)
 [ -d "$S/cur" ] || fail "no $S/cur"
@@ -168,19 +160,19 @@ expect_grep "standby; the audit runs on the primary" "$T/out"
 ok "--user (relative or absolute), --rate-limit paces --deep, usage errors exit 2, a standby exits 0"
 
 # --- 5. without rolling replication -------------------------------------------
-crash rolling
+crash syncclient_primary
 rm "$S/new/"* 2>/dev/null || rm "$S/cur/$(ls "$S/cur" | head -1)"
 expect_exit 1 $AUDIT
 expect_grep "^note: replication was not running (mdrepl-syncclient is not running)" "$T/out"
 expect_exit 1 $AUDIT --repair
 expect_grep "^repair queued: 1 folder rescanned (0 deep) up to lsn [0-9]*, but mdrepl-syncclient is not running" "$T/out"
-start rolling "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
-wait_for 60 caught_up || fail "rolling replication did not catch up after its restart"
+start syncclient_primary "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
+wait_synced primary 60 || fail "rolling replication did not catch up after its restart"
 expect_exit 0 $AUDIT
 same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the queued repair"
 ok "replication stopped: reported as such; a queued repair is carried out once it runs"
 
-crash journald
+crash journald_primary
 echo "stray" >"$S/cur/1700000001.M2P2.stray"
 expect_exit 2 $AUDIT --repair
 expect_grep "^extra  *$rel/cur/1700000001.M2P2.stray\$" "$T/out"

@@ -18,7 +18,7 @@ write_conf standby standby
 "$MAILGEN" populate "$T/primary/mail" --users "$USERS" --messages "$MESSAGES" --folders 4 \
 	--big 0 --seed 31
 start_syncd standby
-sed -i "s/^address = 127.0.0.1:1\$/address = 127.0.0.1:$PORT_standby/" "$T/primary.conf"
+set_peer primary "$PORT_standby"
 cat >>"$T/primary.conf" <<CONF
 [journal]
 fsync_interval_ms = 20
@@ -26,16 +26,8 @@ fsync_interval_ms = 20
 settle_timeout_s = 20
 CONF
 "$SYNCCLIENT" -c "$T/primary.conf" --all >"$T/sync.out" 2>&1 || fail "full sync: $(cat "$T/sync.out")"
-start journald "$JOURNALD" -c "$T/primary.conf" -f
-wait_for 15 "$CTL" -c "$T/primary.conf" journal status || fail "journald did not start"
-start rolling "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
-caught_up() {
-	"$CTL" -c "$T/primary.conf" status --json >"$T/status.json" 2>/dev/null || return 1
-	h=$(sed -n 's/.*"journald":{[^}]*"head_lsn":\([0-9]*\).*/\1/p' "$T/status.json")
-	d=$(sed -n 's/.*"syncclient":{[^}]*"durable_lsn":\([0-9]*\).*/\1/p' "$T/status.json")
-	[ -n "$h" ] && [ "$h" = "$d" ]
-}
-wait_for 60 caught_up || fail "rolling replication did not catch up: $(cat "$T/status.json")"
+start_primary primary
+wait_synced primary 60 || fail "rolling replication did not catch up: $(status_json primary)"
 
 "$MAILGEN" load "$T/primary/mail" --rate "$RATE" --seconds "$SECONDS_LOAD" --seed 32 \
 	>"$T/load.out" 2>&1 &
@@ -61,7 +53,7 @@ cat "$T/load.out"
 [ "$rechecked" -ge 1 ] || fail "no audit saw a live change to re-check: the test proves nothing"
 ok "$runs audits (every third --deep) during $RATE ops/s: no false difference; $rechecked re-checked live changes"
 
-wait_for 60 caught_up || fail "replication did not catch up after the load"
+wait_synced primary 60 || fail "replication did not catch up after the load"
 expect_exit 0 "$CTL" -c "$T/primary.conf" audit --deep
 head -1 "$T/out"
 same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the load"
