@@ -566,7 +566,7 @@ static int run_queued(struct engine *g, struct err *e)
 static int pump_records(struct engine *g, bool yielding, struct err *e)
 {
 	struct jrec rec;
-	int r;
+	int r = 0; /* not read unless set; gcc -O1 cannot tell */
 
 	if (!yielding && run_queued(g, e) < 0)
 		return -1;
