@@ -24,5 +24,9 @@ struct standby_pos {
 /* Reads the position; a missing file gives an all-zero position and 0. */
 int standbypos_load(const char *state_dir, struct standby_pos *p, struct err *e);
 int standbypos_save(const char *state_dir, const struct standby_pos *p, struct err *e);
+/* Forgets the position (a node that stops following, or follows a new
+ * primary: the next sender does a full compare). Durable: the directory is
+ * fsync'd. A missing file is not an error. Returns 0 or -1. */
+int standbypos_remove(const char *state_dir, struct err *e);
 
 #endif
