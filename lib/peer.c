@@ -36,8 +36,8 @@ const char *peer_name(const struct peer *p)
 	return conn_peer(p->conn);
 }
 
-struct peer *peer_open(const struct settings *s, uint32_t purpose, struct w_hello *h,
-		       struct err *e)
+struct peer *peer_open(const struct settings *s, uint32_t purpose, uint64_t journal_id,
+		       struct w_hello *h, struct err *e)
 {
 	struct peer *p = xcalloc(1, sizeof(*p));
 	struct node_state node;
@@ -46,6 +46,7 @@ struct peer *peer_open(const struct settings *s, uint32_t purpose, struct w_hell
 		.ver_min = WIRE_VERSION_MIN,
 		.ver_max = WIRE_VERSION_MAX,
 		.purpose = purpose,
+		.journal_id = journal_id,
 		.software = SLICE_LIT(PACKAGE_NAME " " PACKAGE_VERSION),
 	};
 
@@ -73,7 +74,7 @@ fail:
 
 int peer_probe(const struct settings *s, struct w_hello *h, struct err *e)
 {
-	struct peer *p = peer_open(s, PURPOSE_PROBE, h, e);
+	struct peer *p = peer_open(s, PURPOSE_PROBE, 0, h, e);
 
 	if (p == NULL)
 		return -1;

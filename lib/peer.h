@@ -24,10 +24,12 @@ int peer_probe(const struct settings *s, struct w_hello *h, struct err *e);
 
 struct peer;
 
-/* Opens a session of the given purpose; the peer's HELLO in *h. Returns
- * the session (peer_free) or NULL. */
-struct peer *peer_open(const struct settings *s, uint32_t purpose, struct w_hello *h,
-		       struct err *e);
+/* Opens a session of the given purpose, naming our journal (0 = none);
+ * the peer's HELLO in *h. Returns the session (peer_free) or NULL. A
+ * REJOIN session opened this way only reads the new primary's position
+ * for our journal from its HELLO. */
+struct peer *peer_open(const struct settings *s, uint32_t purpose, uint64_t journal_id,
+		       struct w_hello *h, struct err *e);
 /* Sends CONTROL(command) and waits up to timeout_ms for the answer.
  * Returns 0 with the reply in *rep (rep->text points into *text, which
  * the caller owns), or -1 when the session failed (lost, timed out, an

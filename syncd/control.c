@@ -15,16 +15,14 @@
 #include <string.h>
 
 #include "control.h"
-#include "ctlsock.h"
 #include "fsutil.h"
 #include "hooks.h"
-#include "journal.h"
-#include "json.h"
+#include "jhead.h"
 #include "log.h"
 #include "rolechange.h"
 #include "xalloc.h"
 
-#define JOURNALD_TIMEOUT_MS 2000
+#define JOURNALD_TIMEOUT_MS 5000 /* for journald to stop journaling at a demote */
 #define CONTROL_TEXT_MAX (16 * 1024)
 
 bool control_purpose_writes(uint32_t purpose)
@@ -125,59 +123,13 @@ uint32_t control_admit(const struct settings *s, const struct node_state *node,
 
 /* ------------------------------------------------------------- journal head */
 
-/* Asks mdrepl-journald. Returns 0 if it answered and is journaling. */
-static int head_from_journald(const struct settings *s, uint64_t *id_r, uint64_t *head_r)
-{
-	const char *argv[] = {"status"};
-	struct buf path = BUF_INIT, out = BUF_INIT, id = BUF_INIT;
-	struct err e;
-	int r = -1;
-
-	if (ctl_path(s->node.state_dir, "journald.sock", &path, &e) == 0 &&
-	    ctl_call(buf_cstr(&path), 1, argv, &out, JOURNALD_TIMEOUT_MS, &e) == 0 &&
-	    json_lookup_bool(buf_cstr(&out), "journaling") &&
-	    json_lookup(buf_cstr(&out), "journal_id", &id) == 0 &&
-	    sscanf(buf_cstr(&id), "%" SCNx64, id_r) == 1) {
-		*head_r = (uint64_t)json_lookup_num(buf_cstr(&out), "head_lsn", 0);
-		r = 0;
-	}
-	buf_free(&path);
-	buf_free(&out);
-	buf_free(&id);
-	return r;
-}
-
-/* Reads the journal files from the acknowledged position to the end. */
-static void head_from_files(const struct settings *s, uint64_t *id_r, uint64_t *head_r)
-{
-	char *jdir = xasprintf("%s/journal", s->node.state_dir);
-	uint64_t acked_id = 0, acked = 0;
-	struct jreader *rd;
-	struct jrec rec;
-	struct err e;
-	bool gap;
-
-	journal_read_acked(jdir, &acked_id, &acked, NULL);
-	rd = jreader_open(jdir, acked, &gap, &e);
-	if (rd != NULL && jreader_journal_id(rd) != acked_id) {
-		jreader_free(&rd);
-		rd = jreader_open(jdir, 0, &gap, &e);
-	}
-	if (rd != NULL) {
-		*id_r = jreader_journal_id(rd);
-		*head_r = jreader_journal_id(rd) == acked_id ? acked : 0;
-		while (jreader_next(rd, &rec, &e) == 1)
-			*head_r = rec.lsn;
-		jreader_free(&rd);
-	}
-	free(jdir);
-}
-
 void control_journal_head(const struct settings *s, uint64_t *journal_id_r, uint64_t *head_r)
 {
-	*journal_id_r = *head_r = 0;
-	if (head_from_journald(s, journal_id_r, head_r) < 0)
-		head_from_files(s, journal_id_r, head_r);
+	struct jhead h;
+
+	jhead_get(s, &h);
+	*journal_id_r = h.journal_id;
+	*head_r = h.head_lsn;
 }
 
 /* ------------------------------------------------------------- switchover */
@@ -195,7 +147,7 @@ static int run_hooks(const struct settings *s, enum hook_event ev, struct buf *t
 		return -1;
 	}
 	r = hooks_run(s->hooks.dir, s->hooks.timeout_s * 1000, &env, &rep, &e);
-	buf_printf(text, "%s hooks on %s:\n", hook_event_name(ev), s->peer.address);
+	buf_printf(text, "%s hooks on the peer (%s):\n", hook_event_name(ev), s->hooks.dir);
 	hook_report_format(&rep, text);
 	if (r < 0)
 		buf_printf(text, "  %s\n", e.msg);

@@ -705,11 +705,11 @@ static int dispatch(struct session *ss, const struct w_frame *f, const union w_m
 	}
 }
 
-/* True when mdreplctl promote asked (through the listener) that writers
- * end: this node is about to become primary. */
+/* True when mdreplctl promote asked (through the listener) that
+ * replication end: this node is about to become primary. */
 static bool fence_requested(const struct session *ss)
 {
-	return ss->writer &&
+	return ss->writer && ss->peer.purpose != PURPOSE_REJOIN &&
 	       __atomic_load_n(&ss->sh->fence_until_ns, __ATOMIC_RELAXED) > now_real_ns();
 }
 
