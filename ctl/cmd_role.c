@@ -120,11 +120,13 @@ int ctl_promote_here(const struct settings *s, uint64_t peer_generation, uint64_
 	printf("durable here: journal %016" PRIx64 " up to lsn %" PRIu64 " (of the old primary, "
 	       "generation %" PRIu64 ")\n",
 	       pos.journal_id, pos.durable_lsn, pos.generation);
+	t0_ms = now_mono_ms();
 	if (rolechange_notify(s, JOURNALD_START_MS, &e) < 0)
 		printf("mdrepl-journald: %s; it starts journaling within a second once running\n",
 		       e.msg);
 	else
-		printf("mdrepl-journald: journaling\n");
+		printf("mdrepl-journald: journaling (started in %" PRIu64 " ms)\n",
+		       now_mono_ms() - t0_ms);
 	return ctl_hooks(s, HOOK_PROMOTE, &after) < 0 ? EXIT_HOOKS : EXIT_OK;
 }
 

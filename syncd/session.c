@@ -31,7 +31,7 @@
 #include "xalloc.h"
 
 #define MAX_HELD 4096	   /* unresolved NEEDs tracked per session */
-#define FENCE_CHECK_MS 200 /* how soon a writer session notices a promotion */
+#define FENCE_CHECK_MS 50  /* how soon a writer session notices a promotion */
 
 struct session {
 	const struct session_env *env;

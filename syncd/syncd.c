@@ -218,7 +218,7 @@ static void fence(struct syncd *d, bool on, struct buf *out)
 		 pid ? "" : " (none running)");
 	while (__atomic_load_n(&sh->writer_pid, __ATOMIC_RELAXED) != 0 &&
 	       now_mono_ms() < deadline) {
-		usleep(20000); /* the session notices within 200 ms */
+		usleep(10000); /* the session notices within 50 ms */
 		reap(d);
 	}
 	if (sh->writer_pid != 0) {
