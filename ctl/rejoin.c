@@ -229,17 +229,21 @@ struct rj_journal *rj_journal_read(const char *jdir, const struct md_rules *rule
 		jreader_free(&rd);
 		return j;
 	}
-	j->last = after;
 	while ((k = jreader_next(rd, &r, &e)) == 1) {
 		if (r.lsn > after) {
 			account(j, &r, prev_ns);
 			j->records++;
-			j->last = r.lsn;
 		}
+		j->last = r.lsn;
 		prev_ns = r.time_ns;
 	}
 	if (k < 0)
 		snprintf(j->blind, sizeof(j->blind), "the journal cannot be read: %s", e.msg);
+	else if (j->last < after)
+		snprintf(j->blind, sizeof(j->blind),
+			 "the new primary has more of this journal (lsn %llu) than is here (%llu): "
+			 "records were lost in a crash",
+			 (unsigned long long)after, (unsigned long long)j->last);
 	else if (!journaling)
 		add_gap(j, SLICE_LIT(""), true, prev_ns);
 	jreader_free(&rd);
