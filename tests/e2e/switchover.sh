@@ -5,6 +5,8 @@
 # Zero messages lost (every delivered message present exactly once),
 # trees identical, the lag back under 1 s after each switchover, and an
 # aborted switchover (a failing freeze hook) leaves both roles unchanged.
+# Also: promote refuses while the primary answers (without --wait) and
+# when the drain times out; demote refuses when the standby lacks mail.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pair_lib.sh"
 
@@ -42,6 +44,22 @@ wait_for 30 caught_up A || fail "A did not catch up: $(jobj A syncclient)"
 wait_for 20 same_trees "$T/A/mail" "$T/B/mail" || fail "initial replication incomplete"
 MDREPL_EVENT=thaw "$T/A/hooks/10-load" || fail "cannot start the load"
 ok "pair running under load: A primary replicating to B"
+
+# While A is alive, promote on B is refused; so is a drain that cannot
+# finish (A's sender paused while A journals), and a demote of A that
+# would drop what B lacks.
+expect_exit 1 "$CTL" -c "$T/B.conf" promote
+expect_grep "the primary at 127.0.0.1:$PORT_A is alive (generation 1): use --wait" "$T/err"
+kill -STOP "$PID_sc_A"
+sleep 1
+expect_exit 1 "$CTL" -c "$T/B.conf" promote --wait=1
+expect_grep "records not yet here" "$T/err"
+expect_exit 1 "$CTL" -c "$T/A.conf" demote
+expect_grep "records would be dropped" "$T/err"
+kill -CONT "$PID_sc_A"
+[ "$(jval A node role)" = primary ] && [ "$(jval B node role)" = standby ] ||
+	fail "a refused promote or demote changed a role"
+ok "refused: promote while the primary answers, a drain that times out, a demote that would drop mail"
 
 lag_ok() { # NODE: its sender is connected and less than 1 s behind
 	[ "$(jval "$1" syncclient connected)" = true ] &&
