@@ -88,7 +88,8 @@ static int remote_folder(struct rejoin *rj, const char *folder, struct err *e)
 					r = client_mkdir(rj->c, 0, buf_cstr(&p), e);
 			}
 			join(&p, prefix, "maildirfolder");
-			if (r == 0 && faccessat(rj->rootfd, buf_cstr(&p), F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			if (r == 0 &&
+			    faccessat(rj->rootfd, buf_cstr(&p), F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 				r = client_put(rj->c, 0, buf_cstr(&p), e) < 0 ? -1 : 0;
 			rj_remote_add(&rj->plan, prefix);
 		}
@@ -103,14 +104,13 @@ static int remote_folder(struct rejoin *rj, const char *folder, struct err *e)
 /* Gives path (mode and owner of like) to the owner of like when root. */
 static void same_owner(int rootfd, const char *path, const struct stat *like)
 {
-	if (geteuid() == 0 && fchownat(rootfd, path, like->st_uid, like->st_gid,
-				       AT_SYMLINK_NOFOLLOW) < 0)
+	if (geteuid() == 0 &&
+	    fchownat(rootfd, path, like->st_uid, like->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
 		fprintf(stderr, "mdreplctl: chown %s: %s\n", path, strerror(errno));
 }
 
 /* Makes the user's local .Recovered folder like the message's folder. */
-static int local_recovered(struct rejoin *rj, const char *folder, const char *rec,
-			   struct err *e)
+static int local_recovered(struct rejoin *rj, const char *folder, const char *rec, struct err *e)
 {
 	static const char *const subs[] = {"", "cur", "new", "tmp"};
 	struct buf p = BUF_INIT;
@@ -161,10 +161,10 @@ static int link_recovered(struct rejoin *rj, const struct rj_item *it, struct er
 	if (r == 0 && sp_link(rj->rootfd, buf_cstr(&rj->path), buf_cstr(&rj->to), e) < 0) {
 		/* Already linked by an earlier run that did not finish? */
 		r = errno == EEXIST && fstatat(rj->rootfd, buf_cstr(&rj->path), &a, 0) == 0 &&
-				    fstatat(rj->rootfd, buf_cstr(&rj->to), &b, 0) == 0 &&
-				    a.st_ino == b.st_ino
-			    ? 0
-			    : -1;
+			    fstatat(rj->rootfd, buf_cstr(&rj->to), &b, 0) == 0 &&
+			    a.st_ino == b.st_ino
+			? 0
+			: -1;
 	}
 	buf_free(&rec);
 	return r;
@@ -236,10 +236,12 @@ static void print_plan(struct rejoin *rj, bool dry)
 	printf("%" PRIu64 " messages here were expunged on the new primary: removed here when this "
 	       "node follows\n",
 	       rj->expunged);
-	printf("%" PRIu64 " messages have another name or folder there (flags, moves): renamed here "
+	printf("%" PRIu64
+	       " messages have another name or folder there (flags, moves): renamed here "
 	       "when this node follows\n",
 	       rj->plan.renamed);
-	printf("%" PRIu64 " messages only the new primary has: copied here when this node follows\n",
+	printf("%" PRIu64
+	       " messages only the new primary has: copied here when this node follows\n",
 	       rj->plan.incoming);
 }
 
@@ -251,16 +253,19 @@ static int execute(struct rejoin *rj, struct err *e)
 	}
 	if (client_drain(rj->c, (int)rj->s->peer.io_timeout_ms * 3, e) < 0)
 		return err_prefix(e, "waiting until the new primary has it all");
-	return rj->failed > 0 ? err_set(e, EIO, "%" PRIu64 " messages could not be sent", rj->failed)
-			      : 0;
+	return rj->failed > 0
+		   ? err_set(e, EIO, "%" PRIu64 " messages could not be sent", rj->failed)
+		   : 0;
 }
 
 /* Connects, reads the journal, compares. Returns 0 or -1. */
-static int prepare(struct rejoin *rj, const struct jhead *jh, struct w_hello *h,
-		   struct err *e)
+static int prepare(struct rejoin *rj, const struct jhead *jh, struct w_hello *h, struct err *e)
 {
-	struct client_opts o = {.set = rj->s, .rootfd = rj->rootfd, .rules = rj->rules,
-				.purpose = PURPOSE_REJOIN, .journal_id = jh->journal_id};
+	struct client_opts o = {.set = rj->s,
+				.rootfd = rj->rootfd,
+				.rules = rj->rules,
+				.purpose = PURPOSE_REJOIN,
+				.journal_id = jh->journal_id};
 	char *jdir = xasprintf("%s/journal", rj->s->node.state_dir);
 	char *cpath = xasprintf("%s/digest.cache", rj->s->node.state_dir);
 	struct digest_cache *cache = digest_cache_open(cpath);
@@ -271,15 +276,17 @@ static int prepare(struct rejoin *rj, const struct jhead *jh, struct w_hello *h,
 	r = client_connect(&o, &rj->c, h, e);
 	if (r == 0) {
 		after = h->journal_id == jh->journal_id ? h->durable_lsn : 0;
-		printf("rejoin: the new primary %s (generation %" PRIu64 ") made durable this node's "
-		       "journal %016" PRIx64 " up to lsn %" PRIu64 "; the journal here goes to %" PRIu64
-		       "\n",
+		printf("rejoin: the new primary %s (generation %" PRIu64
+		       ") made durable this node's "
+		       "journal %016" PRIx64 " up to lsn %" PRIu64
+		       "; the journal here goes to %" PRIu64 "\n",
 		       client_peer(rj->c), h->generation, jh->journal_id, after, jh->head_lsn);
 		j = rj_journal_read(jdir, rj->rules, jh->journal_id, after, jh->journaling);
 		if (rj_journal_blind(j) != NULL)
-			printf("the journal cannot tell what happened after that: %s; every message "
-			       "only this node has goes to a Recovered folder\n",
-			       rj_journal_blind(j));
+			printf(
+			    "the journal cannot tell what happened after that: %s; every message "
+			    "only this node has goes to a Recovered folder\n",
+			    rj_journal_blind(j));
 		else
 			printf("read %" PRIu64 " journal records after lsn %" PRIu64 "\n",
 			       rj_journal_records(j), after);
@@ -335,7 +342,8 @@ int cmd_rejoin(const struct settings *s, int argc, char **argv)
 	if (nodestate_load(s->node.state_dir, s->node.initial_role, &node, &e) < 0)
 		return ctl_fail("%s", e.msg);
 	if (node.role == ROLE_STANDBY) {
-		printf("this node is already a standby (generation %" PRIu64 "): nothing to rejoin\n",
+		printf("this node is already a standby (generation %" PRIu64
+		       "): nothing to rejoin\n",
 		       node.generation);
 		return EXIT_OK;
 	}
@@ -349,9 +357,10 @@ int cmd_rejoin(const struct settings *s, int argc, char **argv)
 	} else {
 		count(&rj);
 		if (!dry && execute(&rj, &e) < 0)
-			rc = ctl_fail("rejoin: %s; this node is unchanged (still primary, fenced): run "
-				      "rejoin again",
-				      e.msg);
+			rc = ctl_fail(
+			    "rejoin: %s; this node is unchanged (still primary, fenced): run "
+			    "rejoin again",
+			    e.msg);
 		else
 			rc = EXIT_OK;
 		print_plan(&rj, dry);

@@ -40,8 +40,8 @@
 #include "rolechange.h"
 #include "standbypos.h"
 
-#define DEFAULT_WAIT_S 60
-#define DRAIN_POLL_US 200000
+#define DEFAULT_WAIT_S	  60
+#define DRAIN_POLL_US	  200000
 #define JOURNALD_START_MS 30000 /* mdrepl-journald watching a large tree */
 
 int ctl_hooks(const struct settings *s, enum hook_event ev, const struct node_state *node)
@@ -74,8 +74,9 @@ static void fence_syncd(const struct settings *s, bool on)
 		printf("mdrepl-syncd: not running (%s)%s\n", e.msg,
 		       on ? ": no replication session to end" : "");
 	else
-		printf("mdrepl-syncd: %s",
-		       strncmp(buf_cstr(&out), "ok ", 3) == 0 ? buf_cstr(&out) + 3 : buf_cstr(&out));
+		printf("mdrepl-syncd: %s", strncmp(buf_cstr(&out), "ok ", 3) == 0
+					       ? buf_cstr(&out) + 3
+					       : buf_cstr(&out));
 	buf_free(&out);
 }
 
@@ -141,7 +142,8 @@ static int drain(const struct settings *s, struct w_hello *h, unsigned seconds, 
 
 	for (;;) {
 		if (h->journal_id == 0) {
-			buf_printf(why, "the primary at %s reports no journal head", s->peer.address);
+			buf_printf(why, "the primary at %s reports no journal head",
+				   s->peer.address);
 			return -1;
 		}
 		if (standbypos_load(s->node.state_dir, &pos, &e) < 0) {
@@ -149,20 +151,22 @@ static int drain(const struct settings *s, struct w_hello *h, unsigned seconds, 
 			return -1;
 		}
 		if (pos.journal_id == h->journal_id && pos.durable_lsn >= h->durable_lsn) {
-			printf("drained: durable here up to lsn %" PRIu64 ", the primary's head is %" PRIu64
-			       "\n",
+			printf("drained: durable here up to lsn %" PRIu64
+			       ", the primary's head is %" PRIu64 "\n",
 			       pos.durable_lsn, h->durable_lsn);
 			return 0;
 		}
 		if (now_mono_ms() >= deadline) {
 			if (pos.journal_id == h->journal_id)
-				buf_printf(why, "%" PRIu64 " records not yet here (durable lsn %" PRIu64
-						", the primary's head %" PRIu64 ") after %u s",
+				buf_printf(why,
+					   "%" PRIu64 " records not yet here (durable lsn %" PRIu64
+					   ", the primary's head %" PRIu64 ") after %u s",
 					   h->durable_lsn - pos.durable_lsn, pos.durable_lsn,
 					   h->durable_lsn, seconds);
 			else
-				buf_printf(why, "this standby does not follow the primary's journal "
-						"%016" PRIx64 " yet (a full sync runs?) after %u s",
+				buf_printf(why,
+					   "this standby does not follow the primary's journal "
+					   "%016" PRIx64 " yet (a full sync runs?) after %u s",
 					   h->journal_id, seconds);
 			return -1;
 		}
@@ -187,10 +191,11 @@ static int check_peer(const struct settings *s, bool wait, unsigned seconds, boo
 	*peer_gen_r = 0;
 	if (peer_probe(s, &h, &e) < 0) {
 		if (!force) {
-			fprintf(stderr,
-				"mdreplctl: not promoted: the peer at %s cannot be reached (%s); if "
-				"the primary is down for good, use --force\n",
-				s->peer.address, e.msg);
+			fprintf(
+			    stderr,
+			    "mdreplctl: not promoted: the peer at %s cannot be reached (%s); if "
+			    "the primary is down for good, use --force\n",
+			    s->peer.address, e.msg);
 			return EXIT_FAIL;
 		}
 		printf("the peer at %s cannot be reached (%s): promoting (--force)\n",
@@ -291,8 +296,9 @@ static int peer_has(const struct settings *s, const struct node_state *node, uin
 		return -1;
 	}
 	if (h.role == ROLE_PRIMARY && h.generation <= node->generation) {
-		buf_printf(why, "the peer at %s is a primary of generation %" PRIu64 ", not newer "
-				"than this one: demoting would leave the stale one as primary",
+		buf_printf(why,
+			   "the peer at %s is a primary of generation %" PRIu64 ", not newer "
+			   "than this one: demoting would leave the stale one as primary",
 			   s->peer.address, h.generation);
 		return -1;
 	}
@@ -331,20 +337,22 @@ int cmd_demote(const struct settings *s, int argc, char **argv)
 	if (nodestate_load(s->node.state_dir, s->node.initial_role, &node, &e) < 0)
 		return ctl_fail("%s", e.msg);
 	if (node.role == ROLE_STANDBY) {
-		printf("this node is already a standby (generation %" PRIu64 ")\n", node.generation);
+		printf("this node is already a standby (generation %" PRIu64 ")\n",
+		       node.generation);
 		return EXIT_OK;
 	}
 	jhead_get(s, &jh);
 	if (peer_has(s, &node, jh.journal_id, &have, &why) == 0 && have < jh.head_lsn)
-		buf_printf(&why, "the peer has this node's journal up to lsn %" PRIu64 " of %" PRIu64
-				 ": %" PRIu64 " records would be dropped",
+		buf_printf(&why,
+			   "the peer has this node's journal up to lsn %" PRIu64 " of %" PRIu64
+			   ": %" PRIu64 " records would be dropped",
 			   have, jh.head_lsn, jh.head_lsn - have);
 	if (why.len > 0 && !force) {
-		fprintf(stderr, "mdreplctl: not demoted: %s; %s, or demote --force\n",
-			buf_cstr(&why),
-			node.fenced ? "this node is fenced: run 'mdreplctl rejoin', which merges "
-				      "what only this node has"
-				    : "let the standby catch up (mdreplctl status), use switchover");
+		fprintf(
+		    stderr, "mdreplctl: not demoted: %s; %s, or demote --force\n", buf_cstr(&why),
+		    node.fenced ? "this node is fenced: run 'mdreplctl rejoin', which merges "
+				  "what only this node has"
+				: "let the standby catch up (mdreplctl status), use switchover");
 		buf_free(&why);
 		return EXIT_FAIL;
 	}

@@ -34,7 +34,7 @@
 #include "standbypos.h"
 
 #define DEFAULT_WAIT_S 60
-#define POLL_US 100000
+#define POLL_US	       100000
 #define HEAD_STABLE_MS 500 /* the frozen primary's journal head must rest this long */
 
 struct sw {
@@ -98,14 +98,16 @@ static int drain(struct sw *sw, struct buf *why)
 		}
 		if (pos.journal_id == sw->rep.journal_id && pos.durable_lsn >= head &&
 		    now_mono_ms() - since >= HEAD_STABLE_MS) {
-			printf("drained: durable here up to lsn %" PRIu64 " of the primary's journal "
+			printf("drained: durable here up to lsn %" PRIu64
+			       " of the primary's journal "
 			       "%016" PRIx64 "\n",
 			       pos.durable_lsn, sw->rep.journal_id);
 			return 0;
 		}
 		if (now_mono_ms() >= deadline) {
-			buf_printf(why, "this standby has the primary's journal up to lsn %" PRIu64
-					" of %" PRIu64 " after %u s%s",
+			buf_printf(why,
+				   "this standby has the primary's journal up to lsn %" PRIu64
+				   " of %" PRIu64 " after %u s%s",
 				   pos.journal_id == sw->rep.journal_id ? pos.durable_lsn : 0, head,
 				   sw->seconds,
 				   pos.journal_id == sw->rep.journal_id
@@ -133,8 +135,9 @@ static int demote_primary(struct sw *sw)
 	/* The session broke: ask afresh what the primary is now. */
 	peer_free(&sw->p);
 	if (peer_probe(sw->s, &h, &e) < 0) {
-		fprintf(stderr, "mdreplctl: cannot tell whether the primary at %s demoted (%s): run "
-				"'mdreplctl status' there before anything else\n",
+		fprintf(stderr,
+			"mdreplctl: cannot tell whether the primary at %s demoted (%s): run "
+			"'mdreplctl status' there before anything else\n",
 			sw->s->peer.address, e.msg);
 		return -2;
 	}
@@ -170,8 +173,9 @@ static int wait_reverse(const struct settings *s, unsigned seconds)
 
 	while (!caught_up(s, &lag)) {
 		if (now_mono_ms() >= deadline) {
-			fprintf(stderr, "mdreplctl: replication to %s has not caught up after %u s: "
-					"see 'mdreplctl status'\n",
+			fprintf(stderr,
+				"mdreplctl: replication to %s has not caught up after %u s: "
+				"see 'mdreplctl status'\n",
 				s->peer.address, seconds);
 			return -1;
 		}
@@ -247,8 +251,9 @@ int cmd_switchover(const struct settings *s, int argc, char **argv)
 	rc = ctl_promote_here(s, sw.rep.generation, now_mono_ms());
 	buf_free(&sw.text);
 	if (rc == EXIT_FAIL)
-		return ctl_fail("the old primary is demoted but this node was not promoted: fix the "
-				"cause and run 'mdreplctl promote --force' here (or on the other node)");
+		return ctl_fail(
+		    "the old primary is demoted but this node was not promoted: fix the "
+		    "cause and run 'mdreplctl promote --force' here (or on the other node)");
 	if (nodestate_load(s->node.state_dir, s->node.initial_role, &node, &e) < 0 ||
 	    ctl_hooks(s, HOOK_THAW, &node) < 0 || sw.hooks_failed)
 		rc = EXIT_HOOKS;

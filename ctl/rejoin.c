@@ -21,7 +21,7 @@
 #include "safepath.h"
 #include "xalloc.h"
 
-#define LOOKBACK 200000			  /* records read before L when gaps follow it */
+#define LOOKBACK    200000		/* records read before L when gaps follow it */
 #define LOOKBACK_NS (60 * 1000000000LL) /* from this long before the first gap */
 
 const char *rj_fate_name(enum rj_fate f)
@@ -128,8 +128,7 @@ static void appeared(const struct md_rules *rules, const struct jrec *r, struct 
 	if (r->type == JR_CREATE && message_of(rules, r->path, &u1, &b1))
 		uset_add(s, u1, b1);
 	else if (r->type == JR_RENAME && message_of(rules, r->path2, &u2, &b2) &&
-		 (!message_of(rules, r->path, &u1, &b1) || !slice_eq(u1, u2) ||
-		  !slice_eq(b1, b2)))
+		 (!message_of(rules, r->path, &u1, &b1) || !slice_eq(u1, u2) || !slice_eq(b1, b2)))
 		uset_add(s, u2, b2);
 }
 
@@ -389,12 +388,12 @@ static void merge(struct cmp *m, struct fset *all)
 	qsort(m->local.v, m->local.n, sizeof(struct fdig), fdig_cmp);
 	qsort(m->remote.v, m->remote.n, sizeof(struct fdig), fdig_cmp);
 	while (i < m->local.n || k < m->remote.n) {
-		int c = i == m->local.n    ? 1
+		int c = i == m->local.n	   ? 1
 			: k == m->remote.n ? -1
 					   : strcmp(m->local.v[i].folder, m->remote.v[k].folder);
-		struct fdig *f = fset_add(all, c <= 0 ? m->local.v[i].folder : m->remote.v[k].folder,
-					  strlen(c <= 0 ? m->local.v[i].folder
-							: m->remote.v[k].folder));
+		struct fdig *f =
+		    fset_add(all, c <= 0 ? m->local.v[i].folder : m->remote.v[k].folder,
+			     strlen(c <= 0 ? m->local.v[i].folder : m->remote.v[k].folder));
 
 		if (c <= 0) {
 			f->local = m->local.v[i].local;
@@ -449,8 +448,8 @@ static void collect(struct msgs *ms, const char *folder, const struct folder_lis
 		m->folder = folder;
 		m->name = s->name;
 		m->base = md_name_parse(slice_cstr(s->name + 4), sep, &n, NULL) == 0
-				  ? n.base
-				  : slice_cstr(s->name + 4);
+			      ? n.base
+			      : slice_cstr(s->name + 4);
 	}
 }
 
@@ -536,8 +535,8 @@ static int compare_user(struct cmp *m, const struct fdig *first, size_t n)
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const struct fdig *f = &first[i];
 
-		if (f->local && scan_folder(m->rootfd, m->rules, f->folder, false,
-					    new_list(&here), m->e) < 0)
+		if (f->local &&
+		    scan_folder(m->rootfd, m->rules, f->folder, false, new_list(&here), m->e) < 0)
 			r = -1;
 		else if (f->local)
 			collect(&here, f->folder, &here.lists[here.nlists - 1], sep);
@@ -592,8 +591,8 @@ int rj_compare(struct client *c, int rootfd, const struct md_rules *rules,
 	       struct digest_cache *cache, const struct rj_journal *j, struct rj_plan *plan,
 	       struct err *e)
 {
-	struct cmp m = {.c = c, .rootfd = rootfd, .rules = rules, .cache = cache, .j = j,
-			.plan = plan, .e = e};
+	struct cmp m = {
+	    .c = c, .rootfd = rootfd, .rules = rules, .cache = cache, .j = j, .plan = plan, .e = e};
 	struct fset all = {0};
 	size_t i = 0;
 	int r;

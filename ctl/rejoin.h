@@ -71,9 +71,9 @@ enum rj_fate rj_judge(const struct rj_journal *j, struct slice user, struct slic
 		      const char *folder, int64_t ctime_ns);
 
 struct rj_item {
-	char *folder;	 /* where it is here */
-	char *name;	 /* "cur/<name>" or "new/<name>" */
-	char *user;	 /* its user (folder without Maildir++ suffixes) */
+	char *folder; /* where it is here */
+	char *name;   /* "cur/<name>" or "new/<name>" */
+	char *user;   /* its user (folder without Maildir++ suffixes) */
 	enum rj_fate fate;
 };
 
@@ -81,8 +81,8 @@ struct rj_plan {
 	struct rj_item *v;
 	size_t n;
 	uint64_t folders, differing, users;
-	uint64_t renamed;  /* same base there under another name or folder */
-	uint64_t incoming; /* bases only the new primary has */
+	uint64_t renamed;      /* same base there under another name or folder */
+	uint64_t incoming;     /* bases only the new primary has */
 	char **remote_folders; /* sorted: folders that exist on the new primary */
 	size_t nremote;
 };

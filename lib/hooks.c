@@ -221,8 +221,8 @@ static void log_output(const struct hook_result *r, uint64_t dropped)
 		log_info("hook %s: (%" PRIu64 " more bytes of output not kept)", r->name, dropped);
 }
 
-static void run_one(const char *path, const struct hook_env *env, char **envp,
-		    uint64_t timeout_ms, struct hook_result *r)
+static void run_one(const char *path, const struct hook_env *env, char **envp, uint64_t timeout_ms,
+		    struct hook_result *r)
 {
 	uint64_t t0 = now_mono_ms(), dropped = 0;
 	int pfd[2], devnull, status;

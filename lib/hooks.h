@@ -46,11 +46,11 @@ enum hook_event { HOOK_PROMOTE, HOOK_DEMOTE, HOOK_FREEZE, HOOK_THAW, HOOK_REJOIN
 const char *hook_event_name(enum hook_event ev);
 
 struct hook_result {
-	char *name;	  /* file name in the hooks directory */
-	int status;	  /* exit status, or -1: signal, timeout, refused, not started */
-	bool timed_out;	  /* killed after the timeout */
-	bool refused;	  /* not run: permissions */
-	uint64_t ms;	  /* how long it ran */
+	char *name;	   /* file name in the hooks directory */
+	int status;	   /* exit status, or -1: signal, timeout, refused, not started */
+	bool timed_out;	   /* killed after the timeout */
+	bool refused;	   /* not run: permissions */
+	uint64_t ms;	   /* how long it ran */
 	struct buf output; /* stdout and stderr, at most HOOK_OUTPUT_MAX bytes */
 };
 

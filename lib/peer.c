@@ -42,12 +42,12 @@ struct peer *peer_open(const struct settings *s, uint32_t purpose, uint64_t jour
 	struct peer *p = xcalloc(1, sizeof(*p));
 	struct node_state node;
 	struct w_hello mine = {
-		.magic = SLICE_LIT(WIRE_MAGIC),
-		.ver_min = WIRE_VERSION_MIN,
-		.ver_max = WIRE_VERSION_MAX,
-		.purpose = purpose,
-		.journal_id = journal_id,
-		.software = SLICE_LIT(PACKAGE_NAME " " PACKAGE_VERSION),
+	    .magic = SLICE_LIT(WIRE_MAGIC),
+	    .ver_min = WIRE_VERSION_MIN,
+	    .ver_max = WIRE_VERSION_MAX,
+	    .purpose = purpose,
+	    .journal_id = journal_id,
+	    .software = SLICE_LIT(PACKAGE_NAME " " PACKAGE_VERSION),
 	};
 
 	p->next_id = 1;

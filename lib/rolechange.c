@@ -106,8 +106,8 @@ int rolechange_demote(const struct settings *s, struct node_state *before_r,
 	return r;
 }
 
-int rolechange_follow(const struct settings *s, uint64_t generation,
-		      struct node_state *before_r, struct node_state *after_r, struct err *e)
+int rolechange_follow(const struct settings *s, uint64_t generation, struct node_state *before_r,
+		      struct node_state *after_r, struct err *e)
 {
 	int r = change(s, to_follower, generation, before_r, after_r, e);
 
@@ -121,8 +121,8 @@ int rolechange_fenced(const struct settings *s, bool fenced, uint64_t by, struct
 	int r = change(s, set_fenced, fenced ? (by ? by : 1) : 0, NULL, NULL, e);
 
 	if (r == 0)
-		log_warn("node state: %s", fenced ? "fenced: a peer has a higher generation"
-						  : "no longer fenced");
+		log_warn("node state: %s",
+			 fenced ? "fenced: a peer has a higher generation" : "no longer fenced");
 	return r < 0 ? -1 : 0;
 }
 

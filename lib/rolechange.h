@@ -38,8 +38,8 @@ int rolechange_demote(const struct settings *s, struct node_state *before_r,
 
 /* Rejoin: a standby following a primary of the given generation (ours is
  * raised to it), not fenced, standby position forgotten. Returns 0 or -1. */
-int rolechange_follow(const struct settings *s, uint64_t generation,
-		      struct node_state *before_r, struct node_state *after_r, struct err *e);
+int rolechange_follow(const struct settings *s, uint64_t generation, struct node_state *before_r,
+		      struct node_state *after_r, struct err *e);
 
 /* Records that a peer with generation `by` outranks this node (fenced)
  * or, with fenced = false, that it no longer does. Also raises

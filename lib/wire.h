@@ -81,11 +81,11 @@ enum wire_type {
 
 /* HELLO.purpose: what the client wants the session for. */
 enum wire_purpose {
-	PURPOSE_REPLICATE = 1, /* rolling replication from the journal */
-	PURPOSE_SYNC = 2,      /* one-shot full sync (--all/--user/--folder) */
-	PURPOSE_AUDIT = 3,     /* read-only: digests and listings */
-	PURPOSE_REJOIN = 4,    /* old primary merging into the new primary */
-	PURPOSE_PROBE = 5,     /* status / promote --wait: HELLO exchange only */
+	PURPOSE_REPLICATE = 1,	/* rolling replication from the journal */
+	PURPOSE_SYNC = 2,	/* one-shot full sync (--all/--user/--folder) */
+	PURPOSE_AUDIT = 3,	/* read-only: digests and listings */
+	PURPOSE_REJOIN = 4,	/* old primary merging into the new primary */
+	PURPOSE_PROBE = 5,	/* status / promote --wait: HELLO exchange only */
 	PURPOSE_SWITCHOVER = 6, /* the standby drives a planned swap: CONTROL requests */
 };
 
@@ -147,12 +147,12 @@ struct w_control {
 
 struct w_control_rep {
 	uint32_t id;
-	uint32_t status;      /* 0, or a wire_errcode: the request failed (text says why) */
-	uint32_t role;	      /* the server's role after the request */
-	uint64_t generation;  /* its generation after the request */
-	uint64_t journal_id;  /* its journal (0 = none) */
-	uint64_t head_lsn;    /* the last LSN in that journal */
-	struct slice text;    /* what was done: hook results, errors */
+	uint32_t status;     /* 0, or a wire_errcode: the request failed (text says why) */
+	uint32_t role;	     /* the server's role after the request */
+	uint64_t generation; /* its generation after the request */
+	uint64_t journal_id; /* its journal (0 = none) */
+	uint64_t head_lsn;   /* the last LSN in that journal */
+	struct slice text;   /* what was done: hook results, errors */
 };
 
 struct w_digest_req {

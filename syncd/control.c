@@ -23,18 +23,17 @@
 #include "xalloc.h"
 
 #define JOURNALD_TIMEOUT_MS 5000 /* for journald to stop journaling at a demote */
-#define CONTROL_TEXT_MAX (16 * 1024)
+#define CONTROL_TEXT_MAX    (16 * 1024)
 
 bool control_purpose_writes(uint32_t purpose)
 {
-	return purpose == PURPOSE_REPLICATE || purpose == PURPOSE_SYNC ||
-	       purpose == PURPOSE_REJOIN;
+	return purpose == PURPOSE_REPLICATE || purpose == PURPOSE_SYNC || purpose == PURPOSE_REJOIN;
 }
 
 /* ---------------------------------------------------------------- admission */
 
 static uint32_t refuse(char *text, size_t len, uint32_t code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static uint32_t refuse(char *text, size_t len, uint32_t code, const char *fmt, ...)
 {
@@ -61,7 +60,8 @@ static uint32_t admit_replication(const struct node_state *node, const struct w_
 			      "this node is being promoted and accepts no replication");
 	if (h->generation < node->generation)
 		return refuse(text, len, WE_GENERATION,
-			      "the sender's generation %" PRIu64 " is lower than this node's %" PRIu64
+			      "the sender's generation %" PRIu64
+			      " is lower than this node's %" PRIu64
 			      ": the sender is a stale primary and is fenced; run 'mdreplctl "
 			      "rejoin' on it",
 			      h->generation, node->generation);
@@ -80,7 +80,8 @@ static uint32_t admit_to_primary(const struct node_state *node, const struct w_h
 			      node->generation, what, instead);
 	if (h->generation > node->generation)
 		return refuse(text, len, WE_GENERATION,
-			      "the sender's generation %" PRIu64 " is higher than this primary's %" PRIu64
+			      "the sender's generation %" PRIu64
+			      " is higher than this primary's %" PRIu64
 			      ": the sender should be the primary; %s is refused",
 			      h->generation, node->generation, what);
 	return 0;
@@ -94,7 +95,8 @@ uint32_t control_admit(const struct settings *s, const struct node_state *node,
 
 	if (node->role == ROLE_PRIMARY && h->role == ROLE_PRIMARY &&
 	    h->generation > node->generation) {
-		log_error("a primary with generation %" PRIu64 " contacted this primary (generation "
+		log_error("a primary with generation %" PRIu64
+			  " contacted this primary (generation "
 			  "%" PRIu64 "): this node is fenced; run 'mdreplctl rejoin' here",
 			  h->generation, node->generation);
 		if (rolechange_fenced(s, true, h->generation, &e) < 0)
@@ -105,8 +107,8 @@ uint32_t control_admit(const struct settings *s, const struct node_state *node,
 	case PURPOSE_SYNC: return admit_replication(node, h, sh, text, len);
 	case PURPOSE_REJOIN:
 		return admit_to_primary(node, h, "a rejoin",
-					"merges into the primary: run it against the primary",
-					text, len);
+					"merges into the primary: run it against the primary", text,
+					len);
 	case PURPOSE_SWITCHOVER:
 		if (h->role == ROLE_PRIMARY)
 			return refuse(text, len, WE_ROLE,
@@ -177,8 +179,8 @@ static uint32_t demote(const struct settings *s, struct buf *text)
 }
 
 /* Runs a request that needs this node to be the primary. */
-static uint32_t on_primary(const struct settings *s, const struct node_state *node,
-			   const char *cmd, struct buf *text)
+static uint32_t on_primary(const struct settings *s, const struct node_state *node, const char *cmd,
+			   struct buf *text)
 {
 	if (node->role != ROLE_PRIMARY) {
 		buf_printf(text, "refused '%s': this node is not the primary\n", cmd);

@@ -30,8 +30,8 @@
 #include "standbypos.h"
 #include "xalloc.h"
 
-#define MAX_HELD 4096	   /* unresolved NEEDs tracked per session */
-#define FENCE_CHECK_MS 50  /* how soon a writer session notices a promotion */
+#define MAX_HELD       4096 /* unresolved NEEDs tracked per session */
+#define FENCE_CHECK_MS 50   /* how soon a writer session notices a promotion */
 
 struct session {
 	const struct session_env *env;
@@ -180,8 +180,8 @@ static void fill_hello(struct session *ss, struct w_hello *h)
 	h->generation = ss->node.generation;
 	h->purpose = ss->peer.purpose;
 	h->software = slice_cstr(PACKAGE_NAME " " PACKAGE_VERSION);
-	if (ss->node.role == ROLE_PRIMARY && (ss->peer.purpose == PURPOSE_PROBE ||
-					       ss->peer.purpose == PURPOSE_SWITCHOVER)) {
+	if (ss->node.role == ROLE_PRIMARY &&
+	    (ss->peer.purpose == PURPOSE_PROBE || ss->peer.purpose == PURPOSE_SWITCHOVER)) {
 		/* A primary tells a probing standby how far its journal goes. */
 		control_journal_head(ss->set, &h->journal_id, &h->durable_lsn);
 		h->applied_lsn = h->received_lsn = h->durable_lsn;

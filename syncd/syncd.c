@@ -35,10 +35,10 @@
 #include "session.h"
 #include "standbypos.h"
 
-#define MAX_SESSIONS 16
-#define PROG "mdrepl-syncd"
+#define MAX_SESSIONS  16
+#define PROG	      "mdrepl-syncd"
 #define FENCE_HOLD_NS (60 * 1000000000ULL) /* writers stay refused while a promotion runs */
-#define FENCE_WAIT_MS 5000		    /* for the writer session to end by itself */
+#define FENCE_WAIT_MS 5000		   /* for the writer session to end by itself */
 
 struct syncd {
 	struct settings set;

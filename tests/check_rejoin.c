@@ -53,9 +53,9 @@ static uint64_t rec(struct journal *j, enum jrec_type t, uint32_t flags, const c
 	uint64_t lsn;
 	struct err e;
 
-	ck_assert_msg(journal_append(j, t, flags, slice_cstr(a), slice_cstr(b ? b : ""), &lsn, &e) ==
-			  0,
-		      "%s", e.msg);
+	ck_assert_msg(
+	    journal_append(j, t, flags, slice_cstr(a), slice_cstr(b ? b : ""), &lsn, &e) == 0, "%s",
+	    e.msg);
 	return lsn;
 }
 
@@ -75,14 +75,17 @@ START_TEST(test_created_after_position)
 
 	rec(j, JR_START, 0, "clean", NULL);
 	rec(j, JR_CREATE, 0, "dom/bob/Maildir/new/old1.host", NULL);
-	L = rec(j, JR_RENAME, 0, "dom/bob/Maildir/new/old1.host", "dom/bob/Maildir/cur/old1.host:2,S");
+	L = rec(j, JR_RENAME, 0, "dom/bob/Maildir/new/old1.host",
+		"dom/bob/Maildir/cur/old1.host:2,S");
 	rec(j, JR_CREATE, 0, "dom/bob/Maildir/new/new1.host,S=10", NULL);
 	/* a copy under a new base, into another folder */
 	rec(j, JR_CREATE, 0, "dom/bob/Maildir/.Sent/cur/new2.host:2,S", NULL);
 	/* a flag change and a move keep the base: not a creation */
-	rec(j, JR_RENAME, 0, "dom/bob/Maildir/cur/old1.host:2,S", "dom/bob/Maildir/.Trash/cur/old1.host:2,ST");
+	rec(j, JR_RENAME, 0, "dom/bob/Maildir/cur/old1.host:2,S",
+	    "dom/bob/Maildir/.Trash/cur/old1.host:2,ST");
 	/* moved in from another user: appears for this one */
-	rec(j, JR_RENAME, 0, "dom/amy/Maildir/cur/amy1.host:2,", "dom/bob/Maildir/cur/amy1.host:2,");
+	rec(j, JR_RENAME, 0, "dom/amy/Maildir/cur/amy1.host:2,",
+	    "dom/bob/Maildir/cur/amy1.host:2,");
 	journal_free(&j);
 
 	rj = rj_journal_read(jdir, rules, id, L, true);
