@@ -117,7 +117,8 @@ static int local_recovered(struct rejoin *rj, const char *folder, const char *re
 	struct stat like;
 	int fd, r = 0;
 
-	fd = sp_open(rj->rootfd, folder[0] ? folder : ".", O_RDONLY | O_DIRECTORY, 0, e);
+	fd = folder[0] ? sp_open(rj->rootfd, folder, O_RDONLY | O_DIRECTORY, 0, e)
+		       : dup(rj->rootfd); /* the mail root is the user's Maildir */
 	if (fd < 0 || fstat(fd, &like) < 0) {
 		if (fd >= 0)
 			close(fd);

@@ -269,8 +269,11 @@ int cmd_promote(const struct settings *s, int argc, char **argv)
 	if (nodestate_load(s->node.state_dir, s->node.initial_role, &node, &e) < 0)
 		return ctl_fail("%s", e.msg);
 	if (node.role == ROLE_PRIMARY) {
-		printf("this node is already the primary (generation %" PRIu64 ")\n",
-		       node.generation);
+		printf("this node is already the primary (generation %" PRIu64 ")%s\n",
+		       node.generation,
+		       node.fenced ? "; it is FENCED: the other node was promoted since: run "
+				     "'mdreplctl rejoin' here"
+				   : "");
 		return EXIT_OK;
 	}
 	if (check_peer(s, wait, seconds, force, &peer_gen) != 0)

@@ -318,10 +318,10 @@ int hooks_run(const char *dir, uint64_t timeout_ms, const struct hook_env *env,
 
 	memset(rep, 0, sizeof(*rep));
 	err_clear(e);
-	if (dir == NULL || dir[0] == '\0' || (stat(dir, &st) < 0 && errno == ENOENT))
+	if (dir == NULL || dir[0] == '\0')
 		return 0;
 	if (stat(dir, &st) < 0)
-		return err_sys(e, "hooks directory %s", dir);
+		return errno == ENOENT ? 0 : err_sys(e, "hooks directory %s", dir);
 	if (!S_ISDIR(st.st_mode))
 		return err_set(e, ENOTDIR, "hooks directory %s is not a directory", dir);
 	if ((why = untrusted(&st)) != NULL)

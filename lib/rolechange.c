@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "ctlsock.h"
-#include "log.h"
 #include "rolechange.h"
 #include "standbypos.h"
 
@@ -79,15 +78,16 @@ static int to_follower(struct node_state *st, uint64_t generation)
 
 static int set_fenced(struct node_state *st, uint64_t by)
 {
-	bool fenced = by != 0;
+	bool fenced = by != 0 && st->role == ROLE_PRIMARY; /* only a primary is fenced */
+	uint64_t fenced_by = fenced ? by : 0;
+	bool changed = st->fenced != fenced || st->fenced_by != fenced_by ||
+		       st->max_seen_generation < by;
 
 	if (st->max_seen_generation < by)
 		st->max_seen_generation = by;
-	if (st->fenced == fenced && st->fenced_by == by)
-		return 1;
 	st->fenced = fenced;
-	st->fenced_by = by;
-	return 0;
+	st->fenced_by = fenced_by;
+	return changed ? 0 : 1;
 }
 
 int rolechange_promote(const struct settings *s, uint64_t peer_generation,
@@ -118,12 +118,7 @@ int rolechange_follow(const struct settings *s, uint64_t generation, struct node
 
 int rolechange_fenced(const struct settings *s, bool fenced, uint64_t by, struct err *e)
 {
-	int r = change(s, set_fenced, fenced ? (by ? by : 1) : 0, NULL, NULL, e);
-
-	if (r == 0)
-		log_warn("node state: %s",
-			 fenced ? "fenced: a peer has a higher generation" : "no longer fenced");
-	return r < 0 ? -1 : 0;
+	return change(s, set_fenced, fenced ? (by ? by : 1) : 0, NULL, NULL, e) < 0 ? -1 : 0;
 }
 
 int rolechange_notify(const struct settings *s, int timeout_ms, struct err *e)

@@ -41,9 +41,9 @@ int rolechange_demote(const struct settings *s, struct node_state *before_r,
 int rolechange_follow(const struct settings *s, uint64_t generation, struct node_state *before_r,
 		      struct node_state *after_r, struct err *e);
 
-/* Records that a peer with generation `by` outranks this node (fenced)
- * or, with fenced = false, that it no longer does. Also raises
- * max_seen_generation to `by`. Returns 0 or -1. */
+/* Records that a peer with generation `by` outranks this primary (fenced;
+ * a standby is never marked) or, with fenced = false, that it no longer
+ * does. Also raises max_seen_generation to `by`. Returns 0 or -1. */
 int rolechange_fenced(const struct settings *s, bool fenced, uint64_t by, struct err *e);
 
 /* Asks the local mdrepl-journald to re-read node.state now and waits (up
