@@ -223,7 +223,8 @@ static void collect_spares(struct user_plan *u, char sep)
 				(struct spare){.base = base_of(name, sep), .p = p, .k = k};
 		}
 	}
-	qsort(u->spares, u->nspares, sizeof(*u->spares), spare_cmp);
+	if (u->nspares > 0) /* qsort(NULL, 0) is undefined */
+		qsort(u->spares, u->nspares, sizeof(*u->spares), spare_cmp);
 }
 
 /* Phase 1: directories we have and the peer lacks, parents first. */
