@@ -10,7 +10,8 @@
  *      of the frozen services are in it);
  *   3. demote: the primary becomes a standby and runs its demote hooks;
  *   4. promote here, as `mdreplctl promote` does, then the thaw hooks here;
- *   5. wait until replication runs the other way with no lag, and report.
+ *   5. wait until replication runs the other way, less than a second behind
+ *      (or with nothing left to send), and report.
  *
  * A failure before the demote asks the primary to thaw and leaves both
  * roles as they were. Exit status: 0 done, 1 not done (roles unchanged, or
@@ -36,6 +37,7 @@
 #define DEFAULT_WAIT_S 60
 #define POLL_US	       100000
 #define HEAD_STABLE_MS 500 /* the frozen primary's journal head must rest this long */
+#define MAX_LAG_S 1.0	   /* replication to the old primary counts as caught up */
 
 struct sw {
 	const struct settings *s;
@@ -149,8 +151,10 @@ static int demote_primary(struct sw *sw)
 	return -1;
 }
 
-/* Step 5: this node's syncclient connected with no lag. */
-static bool caught_up(const struct settings *s, double *lag_r)
+/* Step 5: this node's syncclient is connected (its full compare done) and
+ * has nothing left, or less than a second, to send: with the mail services
+ * already running here, "no lag at all" may never be seen. */
+static bool caught_up(const struct settings *s, double *lag_r, double *records_r)
 {
 	const char *argv[] = {"status"};
 	struct buf out = BUF_INIT;
@@ -159,8 +163,9 @@ static bool caught_up(const struct settings *s, double *lag_r)
 
 	if (ctl_ask(s, "syncclient", 1, argv, &out, &e) == 0) {
 		*lag_r = json_lookup_num(buf_cstr(&out), "lag_seconds", -1);
-		ok = json_lookup_bool(buf_cstr(&out), "connected") &&
-		     json_lookup_num(buf_cstr(&out), "lag_records", 1) == 0;
+		*records_r = json_lookup_num(buf_cstr(&out), "lag_records", -1);
+		ok = json_lookup_bool(buf_cstr(&out), "connected") && *lag_r >= 0 &&
+		     (*records_r == 0 || *lag_r < MAX_LAG_S);
 	}
 	buf_free(&out);
 	return ok;
@@ -169,9 +174,9 @@ static bool caught_up(const struct settings *s, double *lag_r)
 static int wait_reverse(const struct settings *s, unsigned seconds)
 {
 	uint64_t deadline = now_mono_ms() + (uint64_t)seconds * 1000, t0 = now_mono_ms();
-	double lag = -1;
+	double lag = -1, records = -1;
 
-	while (!caught_up(s, &lag)) {
+	while (!caught_up(s, &lag, &records)) {
 		if (now_mono_ms() >= deadline) {
 			fprintf(stderr,
 				"mdreplctl: replication to %s has not caught up after %u s: "
@@ -181,8 +186,8 @@ static int wait_reverse(const struct settings *s, unsigned seconds)
 		}
 		usleep(POLL_US);
 	}
-	printf("replicating to %s: lag 0 records (%.3f s) after %.1f s\n", s->peer.address, lag,
-	       (double)(now_mono_ms() - t0) / 1000.0);
+	printf("replicating to %s: lag %.0f records, %.3f s (after %.1f s)\n", s->peer.address,
+	       records, lag, (double)(now_mono_ms() - t0) / 1000.0);
 	return 0;
 }
 
