@@ -17,7 +17,7 @@ top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
 . "$top_srcdir/tests/e2e/lib.sh"
 . "$top_srcdir/tests/e2e/pair_lib.sh"
 USERS=${USERS:-200}
-MESSAGES=${MESSAGES:-20500}
+MESSAGES=${MESSAGES:-20700}
 
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 

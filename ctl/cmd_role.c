@@ -99,10 +99,12 @@ int ctl_promote_here(const struct settings *s, uint64_t peer_generation, uint64_
 {
 	struct node_state before, after;
 	struct standby_pos pos;
+	uint64_t t_fence = now_mono_ms(), t_sync;
 	struct err e;
 	int r;
 
 	fence_syncd(s, true);
+	t_sync = now_mono_ms();
 	if (sync_mail(s, &e) < 0 ||
 	    (r = rolechange_promote(s, peer_generation, &before, &after, &e)) < 0) {
 		fprintf(stderr, "mdreplctl: not promoted: %s\n", e.msg);
@@ -116,8 +118,10 @@ int ctl_promote_here(const struct settings *s, uint64_t peer_generation, uint64_
 	}
 	if (standbypos_load(s->node.state_dir, &pos, &e) < 0)
 		memset(&pos, 0, sizeof(pos));
-	printf("promoted: primary, generation %" PRIu64 " -> %" PRIu64 " (in %" PRIu64 " ms)\n",
-	       before.generation, after.generation, now_mono_ms() - t0_ms);
+	printf("promoted: primary, generation %" PRIu64 " -> %" PRIu64 " (in %" PRIu64
+	       " ms: fence %" PRIu64 " ms, syncfs and state %" PRIu64 " ms)\n",
+	       before.generation, after.generation, now_mono_ms() - t0_ms, t_sync - t_fence,
+	       now_mono_ms() - t_sync);
 	printf("durable here: journal %016" PRIx64 " up to lsn %" PRIu64 " (of the old primary, "
 	       "generation %" PRIu64 ")\n",
 	       pos.journal_id, pos.durable_lsn, pos.generation);
