@@ -191,6 +191,33 @@ static uint32_t on_primary(const struct settings *s, const struct node_state *no
 	return demote(s, text);
 }
 
+static bool known(const char *cmd)
+{
+	static const char *const cmds[] = {"freeze", "head", "demote", "thaw"};
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(cmd, cmds[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* freeze, demote, thaw. */
+static uint32_t act(const struct settings *s, const char *cmd, struct buf *text)
+{
+	struct node_state node;
+	struct err e;
+
+	log_info("switchover request: %s", cmd);
+	if (nodestate_load(s->node.state_dir, s->node.initial_role, &node, &e) < 0) {
+		buf_printf(text, "%s\n", e.msg);
+		return WE_IO;
+	}
+	if (strcmp(cmd, "thaw") == 0)
+		return run_hooks(s, HOOK_THAW, text) < 0 ? WE_IO : 0;
+	return on_primary(s, &node, cmd, text);
+}
+
 void control_request(const struct settings *s, const struct w_control *req,
 		     struct w_control_rep *rep, struct buf *text)
 {
@@ -201,17 +228,11 @@ void control_request(const struct settings *s, const struct w_control *req,
 	memset(rep, 0, sizeof(*rep));
 	rep->id = req->id;
 	buf_reset(text);
-	log_info("switchover request: %s", cmd);
-	if (nodestate_load(s->node.state_dir, s->node.initial_role, &node, &e) < 0) {
-		buf_printf(text, "%s\n", e.msg);
-		rep->status = WE_IO;
-	} else if (strcmp(cmd, "freeze") == 0 || strcmp(cmd, "demote") == 0) {
-		rep->status = on_primary(s, &node, cmd, text);
-	} else if (strcmp(cmd, "thaw") == 0) {
-		rep->status = run_hooks(s, HOOK_THAW, text) < 0 ? WE_IO : 0;
-	} else if (strcmp(cmd, "head") != 0) {
-		buf_printf(text, "unknown request '%s' (freeze, head, demote, thaw)\n", cmd);
+	if (!known(cmd)) {
+		buf_puts(text, "unknown request (freeze, head, demote, thaw)\n");
 		rep->status = WE_PROTOCOL;
+	} else if (strcmp(cmd, "head") != 0) {
+		rep->status = act(s, cmd, text);
 	}
 	if (nodestate_load(s->node.state_dir, s->node.initial_role, &node, &e) == 0) {
 		rep->role = node.role;
