@@ -757,6 +757,9 @@ static int xfer_step(struct client *c, struct xfer *x, uint8_t *chunk, struct er
 	d.data.flags = x->off >= x->size ? WF_LAST : 0;
 	if (send_chunk(c, W_DATA, &d, chunk, (size_t)n, e) < 0)
 		return -1;
+	/* The chunk is batch content: a BATCH_END must follow it, or the last
+	 * chunk of a file would never be committed. */
+	count_op(c, (uint64_t)n);
 	return x->off >= x->size;
 }
 
