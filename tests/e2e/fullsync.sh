@@ -34,10 +34,11 @@ bases "$T/standby/mail" >"$T/bases.before"
 "$MAILGEN" burst "$T/primary/mail" --flags 1000 --deliver 500 --expunge 200 --move 100 --seed 12
 u=$T/primary/mail/dom1/user1/Maildir
 mv "$u/.Sent" "$u/.SentRenamed"
-# A large message: sent a chunk at a time, still in flight when the sync
-# drains (it must be committed all the same).
-head -c 5000000 /dev/urandom >"$u/tmp/big"
-mv "$u/tmp/big" "$u/new/1800000000.Mbig.test,S=5000000"
+# A large message, in the user compared last: sent a chunk at a time and
+# still in flight when the sync drains (it must be committed all the same).
+last=$(find "$T/primary/mail" -type d -name Maildir | LC_ALL=C sort | tail -n 1)
+head -c 5000000 /dev/urandom >"$last/tmp/big"
+mv "$last/tmp/big" "$last/new/1800000000.Mbig.test,S=5000000"
 bases "$T/primary/mail" >"$T/bases.after"
 new=$(LC_ALL=C comm -13 "$T/bases.before" "$T/bases.after" | wc -l)
 # metadata files the standby lacks or has otherwise (the renamed folder's)

@@ -66,7 +66,15 @@ if ! mount -t tmpfs -o size=$((used * 2 + 4096))k tmpfs "$T/tiny" 2>/dev/null; t
 	echo "skip - cannot mount a tmpfs here (not root?)"
 	exit 0
 fi
-trap 'umount "$T/tiny" 2>/dev/null; cleanup' EXIT
+# The daemons hold the tmpfs open: stop them before unmounting, and never
+# let a failed umount (set -e applies in traps) decide the exit status.
+stop_tiny() {
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	umount "$T/tiny" 2>/dev/null || umount -l "$T/tiny" 2>/dev/null || true
+	cleanup
+}
+trap stop_tiny EXIT
 crash syncclient_primary
 crash syncd_standby
 rm -f "$T/proxy.port.mode"
