@@ -674,7 +674,12 @@ int apply_commit(struct apply *a, struct err *e)
 		a->st.commits++;
 		return 0;
 	}
-	r = a->o.use_syncfs ? sync_filesystems(a, "content", e) : fsync_pending(a, e);
+	/* Content first, so that no rename exposes a file whose data could
+	 * still be lost; a batch of renames and unlinks only (flag changes,
+	 * expunges) has none, and its names need just the second sync. */
+	r = a->ncomplete == 0	 ? 0
+	    : a->o.use_syncfs ? sync_filesystems(a, "content", e)
+			      : fsync_pending(a, e);
 	if (r == 0)
 		r = rename_pending(a, e);
 	if (r == 0)
