@@ -69,7 +69,8 @@ struct client {
 	struct inflight inflight[MAX_INFLIGHT];
 	size_t ninflight;
 	uint64_t batch_ops, batch_bytes;
-	uint64_t sent_lsn; /* highest lsn in a BATCH_END sent */
+	uint64_t sent_lsn;   /* highest lsn in a BATCH_END sent */
+	uint64_t commit_lsn; /* highest lsn handed to client_commit */
 	uint64_t received_lsn, applied_lsn, durable_lsn;
 	struct need *needs;
 	size_t nneeds, needcap;
@@ -265,7 +266,7 @@ int client_connect(const struct client_opts *o, struct client **c_r, struct w_he
 	c->peer.magic = slice_cstr(WIRE_MAGIC);
 	c->peer.software = (struct slice){"", 0};
 	c->durable_lsn = c->received_lsn = c->applied_lsn = c->peer.durable_lsn;
-	c->sent_lsn = c->peer.durable_lsn;
+	c->sent_lsn = c->commit_lsn = c->peer.durable_lsn;
 	c->inodes = xcalloc(1, sizeof(*c->inodes));
 	c->contents = xcalloc(1, sizeof(*c->contents));
 	c->last_send_ms = now_mono_ms();
@@ -513,11 +514,14 @@ static int dispatch(struct client *c, const struct w_frame *f, const union w_msg
 /* ---------------------------------------------------------------- queries */
 
 /* Sends a query and pumps until its last reply frame was handled. */
+static int end_batch(struct client *c, uint64_t lsn, bool may_hold, struct err *e);
+
 static int query(struct client *c, uint8_t type, union w_msg *m, void *ctx, struct err *e)
 {
 	uint32_t id = c->next_qid++;
 
-	if (client_commit(c, c->sent_lsn, e) < 0)
+	/* The answer must reflect every mutation sent before it. */
+	if (end_batch(c, c->commit_lsn, false, e) < 0)
 		return -1;
 	switch (type) {
 	case W_LIST_REQ: m->list_req.id = id; break;
@@ -1048,7 +1052,12 @@ static int answer_needs(struct client *c, struct err *e)
 	return 0;
 }
 
-int client_commit(struct client *c, uint64_t lsn, struct err *e)
+/* Ends the batch; with may_hold, a small one stays open while the peer
+ * commits another: group commit. Its operations are on their way
+ * already; it ends with the ACK (the caller's next commit), a query, or
+ * when it is full. One commit then covers what arrived meanwhile, where
+ * each small batch used to cost the peer its own syncs. */
+static int end_batch(struct client *c, uint64_t lsn, bool may_hold, struct err *e)
 {
 	union w_msg m;
 
@@ -1056,9 +1065,13 @@ int client_commit(struct client *c, uint64_t lsn, struct err *e)
 		return 0;
 	if (answer_needs(c, e) < 0)
 		return -1;
-	if (lsn < c->sent_lsn)
-		lsn = c->sent_lsn;
+	if (lsn > c->commit_lsn)
+		c->commit_lsn = lsn;
+	lsn = c->commit_lsn;
 	if (c->batch_ops == 0 && lsn == c->sent_lsn)
+		return 0;
+	if (may_hold && c->ninflight > 0 && c->batch_ops < c->set->sync.batch_max_ops &&
+	    c->batch_bytes < c->set->sync.batch_max_bytes)
 		return 0;
 	while (c->ninflight >= c->set->sync.window || c->ninflight == MAX_INFLIGHT) {
 		if (pump(c, 100, e) < 0)
@@ -1079,6 +1092,11 @@ int client_commit(struct client *c, uint64_t lsn, struct err *e)
 	return conn_flush(c->conn, e) < 0 ? -1 : 0;
 }
 
+int client_commit(struct client *c, uint64_t lsn, struct err *e)
+{
+	return end_batch(c, lsn, true, e);
+}
+
 int client_drain(struct client *c, int timeout, struct err *e)
 {
 	uint64_t deadline = now_mono_ms() + (uint64_t)timeout;
@@ -1086,8 +1104,8 @@ int client_drain(struct client *c, int timeout, struct err *e)
 	if (c->o.dry_run)
 		return 0;
 	for (;;) {
-		if (c->nneeds > 0 || c->batch_ops > 0) {
-			if (client_commit(c, c->sent_lsn, e) < 0)
+		if (c->nneeds > 0 || c->batch_ops > 0 || c->commit_lsn > c->sent_lsn) {
+			if (client_commit(c, c->commit_lsn, e) < 0)
 				return -1;
 		}
 		if (c->ninflight == 0 && c->nneeds == 0 && conn_pending(c->conn) == 0)
@@ -1104,7 +1122,7 @@ int client_poll(struct client *c, int timeout, struct err *e)
 {
 	if (pump(c, timeout, e) < 0)
 		return -1;
-	return c->nneeds > 0 ? client_commit(c, c->sent_lsn, e) : 0;
+	return c->nneeds > 0 ? client_commit(c, c->commit_lsn, e) : 0;
 }
 
 int client_keepalive(struct client *c, struct err *e)
@@ -1118,7 +1136,8 @@ int client_keepalive(struct client *c, struct err *e)
 
 bool client_busy(const struct client *c)
 {
-	return c->ninflight > 0 || c->nneeds > 0 || c->batch_ops > 0;
+	return c->ninflight > 0 || c->nneeds > 0 || c->batch_ops > 0 ||
+	       c->commit_lsn > c->sent_lsn;
 }
 
 uint64_t client_durable_lsn(const struct client *c)
@@ -1138,7 +1157,7 @@ uint64_t client_applied_lsn(const struct client *c)
 
 uint64_t client_sent_lsn(const struct client *c)
 {
-	return c->sent_lsn;
+	return c->commit_lsn;
 }
 
 const struct client_stats *client_get_stats(const struct client *c)

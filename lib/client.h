@@ -105,7 +105,11 @@ int client_setattr(struct client *c, uint64_t lsn, const char *path, struct err 
 
 /* Ends the current batch: every record <= lsn is covered by what was sent.
  * Waits while the window is full. Also sends an empty batch when lsn moved
- * past what the peer last heard, so its durable position follows. */
+ * past what the peer last heard, so its durable position follows.
+ * Group commit: while the peer still commits an earlier batch, a batch
+ * below the size limits stays open instead (its operations are sent
+ * already); it ends at the next client_commit after that ACK, before a
+ * query, or in client_drain. */
 int client_commit(struct client *c, uint64_t lsn, struct err *e);
 /* Waits until every batch is acknowledged (and NEEDs are resolved). */
 int client_drain(struct client *c, int timeout_ms, struct err *e);
