@@ -677,13 +677,17 @@ int apply_commit(struct apply *a, struct err *e)
 	/* Content first, so that no rename exposes a file whose data could
 	 * still be lost; a batch of renames and unlinks only (flag changes,
 	 * expunges) has none, and its names need just the second sync. */
-	r = a->ncomplete == 0	 ? 0
-	    : a->o.use_syncfs ? sync_filesystems(a, "content", e)
-			      : fsync_pending(a, e);
+	r = 0;
+	if (a->ncomplete > 0) {
+		a->st.syncs++;
+		r = a->o.use_syncfs ? sync_filesystems(a, "content", e) : fsync_pending(a, e);
+	}
 	if (r == 0)
 		r = rename_pending(a, e);
-	if (r == 0)
+	if (r == 0) {
+		a->st.syncs++;
 		r = a->o.use_syncfs ? sync_filesystems(a, "names", e) : fsync_touched(a, e);
+	}
 	if (r < 0)
 		return err_prefix(e, "commit failed");
 	touched_clear(a);
