@@ -60,7 +60,8 @@ static void fset_merge(struct fset *s)
 {
 	size_t out = 0;
 
-	qsort(s->v, s->n, sizeof(*s->v), fentry_cmp);
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof(*s->v), fentry_cmp);
 	for (size_t i = 0; i < s->n; i++) {
 		if (out > 0 && strcmp(s->v[out - 1].folder, s->v[i].folder) == 0) {
 			struct fentry *d = &s->v[out - 1], *x = &s->v[i];
@@ -189,8 +190,11 @@ struct user_plan {
 static struct spare *find_spare(struct user_plan *u, struct slice base)
 {
 	struct spare key = {.base = base};
-	struct spare *s = bsearch(&key, u->spares, u->nspares, sizeof(key), spare_cmp);
+	struct spare *s;
 
+	if (u->nspares == 0)
+		return NULL; /* spares is NULL: bsearch must not see it */
+	s = bsearch(&key, u->spares, u->nspares, sizeof(key), spare_cmp);
 	if (s == NULL)
 		return NULL;
 	while (s > u->spares && slice_eq(s[-1].base, base))
@@ -223,7 +227,8 @@ static void collect_spares(struct user_plan *u, char sep)
 				(struct spare){.base = base_of(name, sep), .p = p, .k = k};
 		}
 	}
-	qsort(u->spares, u->nspares, sizeof(*u->spares), spare_cmp);
+	if (u->nspares > 1) /* spares is NULL when empty: qsort must not see it */
+		qsort(u->spares, u->nspares, sizeof(*u->spares), spare_cmp);
 }
 
 /* Phase 1: directories we have and the peer lacks, parents first. */
