@@ -435,6 +435,18 @@ struct load {
 	size_t nvisible, capvisible;
 };
 
+static void load_free(struct load *l)
+{
+	for (size_t i = 0; i < l->f.n; i++)
+		free(l->f.v[i]);
+	free(l->f.v);
+	buf_free(&l->msg);
+	free(l->dv);
+	free(l->byname);
+	free(l->visible);
+	memset(l, 0, sizeof(*l));
+}
+
 static uint64_t name_hash(const char *s, size_t len)
 {
 	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
@@ -794,9 +806,12 @@ static void run_load(const char *dir, double rate, double seconds, const unsigne
 	for (int i = 0; i < 6; i++)
 		printf(" %s=%" PRIu64, op_names[i], l.counts[i]);
 	printf("\n");
-	if (w.fd >= 0)
+	if (w.fd >= 0) {
 		report_lag(&l);
+		close(w.fd);
+	}
 	fflush(stdout);
+	load_free(&l);
 }
 
 static void run_burst(const char *dir, unsigned flags, unsigned del, unsigned exp, unsigned mv)
@@ -817,6 +832,7 @@ static void run_burst(const char *dir, unsigned flags, unsigned del, unsigned ex
 	for (unsigned i = 0; i < mv; i++)
 		one_op(&l, OP_MOVE);
 	printf("burst: flags=%u deliver=%u expunge=%u move=%u\n", flags, del, exp, mv);
+	load_free(&l);
 }
 
 int main(int argc, char **argv)
