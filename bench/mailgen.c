@@ -7,8 +7,9 @@
  *       Creates users (dom<d>/user<u>/Maildir) with INBOX and Maildir++
  *       folders, messages with real headers and bodies (lognormal sizes,
  *       a few multi-megabyte attachments), flags, mtimes in the past,
- *       dovecot-uidlist, dovecot-keywords, subscriptions, maildirfolder,
- *       and Dovecot index files (which replication must ignore).
+ *       dovecot-uidlist, dovecot-keywords, dovecot-uidvalidity,
+ *       subscriptions, maildirfolder, and Dovecot index files (which
+ *       replication must ignore).
  *
  *   mailgen load DIR [--rate R] [--seconds T] [--seed S] [--standby SDIR
  *                     --standby-state STATEDIR] [--mix deliver,flag,move,expunge,uidlist]
@@ -253,10 +254,10 @@ struct popt {
 static void write_uidlist(const char *folder)
 {
 	char p[PATH_MAX], sub[PATH_MAX];
-	struct buf b = BUF_INIT;
+	struct buf b = BUF_INIT, hdr = BUF_INIT;
 	unsigned uid = 1;
 
-	buf_printf(&b, "3 V%u N%u G%016" PRIx64 "%016" PRIx64 "\n", 1700000000u, 1u, rnd(), rnd());
+	/* Header last: it names the next UID, known once the list is written. */
 	for (int d = 0; d < 2; d++) {
 		DIR *dir;
 		struct dirent *de;
@@ -277,9 +278,14 @@ static void write_uidlist(const char *folder)
 		}
 		closedir(dir);
 	}
+	buf_printf(&hdr, "3 V%u N%u G%016" PRIx64 "%016" PRIx64 "\n", 1700000000u, uid, rnd(),
+		   rnd());
+	if (b.len > 0)
+		buf_append(&hdr, b.data, b.len);
 	pathf(p, sizeof(p), "%s/dovecot-uidlist", folder);
-	write_file(p, b.data, b.len);
+	write_file(p, hdr.data, hdr.len);
 	buf_free(&b);
+	buf_free(&hdr);
 }
 
 static void populate_folder(const char *folder, const char *user, unsigned n, bool sub,
@@ -331,6 +337,11 @@ static void populate(const char *root, const struct popt *o)
 		write_file(p, "Sent\nDrafts\nTrash\n", 18);
 		pathf(p, sizeof(p), "%s/dovecot-keywords", user);
 		write_file(p, "0 $Forwarded\n1 $Junk\n", 21);
+		/* Dovecot's per-user UIDVALIDITY: the value, and a marker file named by it. */
+		pathf(p, sizeof(p), "%s/dovecot-uidvalidity", user);
+		write_file(p, "6553f100\n", 9);
+		pathf(p, sizeof(p), "%s/dovecot-uidvalidity.6553f100", user);
+		write_file(p, "", 0);
 	}
 	buf_free(&msg);
 }
@@ -425,7 +436,70 @@ struct load {
 	struct delivery *dv;
 	size_t ndv, capdv;
 	uint64_t counts[6];
+	/* base name -> index + 1 into dv (open addressing, power of two) */
+	uint32_t *byname;
+	size_t nslots;
+	/* deliveries visible on the standby, waiting for the next position */
+	size_t *visible;
+	size_t nvisible, capvisible;
 };
+
+/* A workload's state, freed at its end (the tests run mailgen under LSan). */
+static void load_free(struct load *l)
+{
+	folders_free(&l->f);
+	buf_free(&l->msg);
+	free(l->dv);
+	free(l->byname);
+	free(l->visible);
+	memset(l, 0, sizeof(*l));
+}
+
+static uint64_t name_hash(const char *s, size_t len)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+static void index_put(struct load *l, size_t i)
+{
+	size_t mask, k;
+
+	if (2 * (l->ndv + 1) > l->nslots) {
+		/* Grow and rehash: keeps probes short at any number of deliveries. */
+		free(l->byname);
+		l->nslots = l->nslots ? 2 * l->nslots : 4096;
+		l->byname = xcalloc(l->nslots, sizeof(*l->byname));
+		for (size_t j = 0; j < l->ndv; j++) {
+			if (j != i)
+				index_put(l, j);
+		}
+	}
+	mask = l->nslots - 1;
+	k = name_hash(l->dv[i].base, strlen(l->dv[i].base)) & mask;
+	while (l->byname[k] != 0)
+		k = (k + 1) & mask;
+	l->byname[k] = (uint32_t)i + 1;
+}
+
+/* The delivery whose base name is name[0..len), or NULL. */
+static struct delivery *index_get(struct load *l, const char *name, size_t len)
+{
+	size_t mask = l->nslots - 1, k;
+
+	if (l->nslots == 0)
+		return NULL;
+	for (k = name_hash(name, len) & mask; l->byname[k] != 0; k = (k + 1) & mask) {
+		struct delivery *d = &l->dv[l->byname[k] - 1];
+
+		if (strncmp(d->base, name, len) == 0 && d->base[len] == '\0')
+			return d;
+	}
+	return NULL;
+}
 
 enum { OP_DELIVER, OP_FLAG, OP_MOVE, OP_COPY, OP_EXPUNGE, OP_UIDLIST };
 static const char *const op_names[] = {"deliver", "flag", "move", "copy", "expunge", "uidlist"};
@@ -445,9 +519,10 @@ static void deliver(struct load *l, const char *folder)
 		l->capdv = l->capdv ? 2 * l->capdv : 1024;
 		l->dv = xreallocarray(l->dv, l->capdv, sizeof(*l->dv));
 	}
-	d = &l->dv[l->ndv++];
+	d = &l->dv[l->ndv];
 	memset(d, 0, sizeof(*d));
 	pathf(d->base, sizeof(d->base), "%s", base);
+	index_put(l, l->ndv++);
 	d->t_ns = now_real_ns();
 	if (rename(tmp, dst) < 0)
 		die(dst);
@@ -616,30 +691,29 @@ static void watch_tree(struct watch *w, const char *root)
 /* Marks a name seen on the standby (by its base, before any ':'). */
 static void seen_name(struct load *l, const char *name, uint64_t t)
 {
-	char base[200];
 	const char *colon = strchr(name, ':');
+	struct delivery *d = index_get(l, name, colon ? (size_t)(colon - name) : strlen(name));
 
-	pathf(base, sizeof(base), "%.*s", (int)(colon ? (size_t)(colon - name) : strlen(name)),
-		 name);
-	for (size_t i = l->ndv; i > 0; i--) {
-		struct delivery *d = &l->dv[i - 1];
-
-		if (d->vis_ns == 0 && strcmp(d->base, base) == 0) {
-			d->vis_ns = t;
-			return;
-		}
-		if (l->ndv - i > 4096)
-			break; /* far back: not one of ours in flight */
+	if (d == NULL || d->vis_ns != 0)
+		return;
+	d->vis_ns = t;
+	if (l->nvisible == l->capvisible) {
+		l->capvisible = l->capvisible ? 2 * l->capvisible : 1024;
+		l->visible = xreallocarray(l->visible, l->capvisible, sizeof(*l->visible));
 	}
+	l->visible[l->nvisible++] = (size_t)(d - l->dv);
 }
 
-static void watch_events(struct watch *w, struct load *l, int timeout)
+/* Reads the standby's events, waiting up to timeout_ns for the first. */
+static void watch_events(struct watch *w, struct load *l, int64_t timeout_ns)
 {
 	char buf[65536] __attribute__((aligned(8)));
 	struct pollfd p = {w->fd, POLLIN, 0};
+	struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};
 	ssize_t n;
 
-	if (poll(&p, 1, timeout) <= 0)
+	/* ppoll: a sub-millisecond wait must not become a busy loop. */
+	if (ppoll(&p, 1, &ts, NULL) <= 0)
 		return;
 	n = read(w->fd, buf, sizeof(buf));
 	for (char *q = buf; n > 0 && q < buf + n;) {
@@ -647,10 +721,9 @@ static void watch_events(struct watch *w, struct load *l, int timeout)
 		uint64_t t = now_real_ns();
 
 		if (ev->wd == w->pos_wd && ev->len && strcmp(ev->name, "standby.pos") == 0) {
-			for (size_t i = 0; i < l->ndv; i++) {
-				if (l->dv[i].vis_ns && !l->dv[i].dur_ns)
-					l->dv[i].dur_ns = t;
-			}
+			for (size_t i = 0; i < l->nvisible; i++)
+				l->dv[l->visible[i]].dur_ns = t;
+			l->nvisible = 0;
 		} else if (ev->len) {
 			seen_name(l, ev->name, t);
 		}
@@ -703,20 +776,12 @@ static void parse_mix(const char *s, unsigned mix[6])
 		usage();
 }
 
-/* A workload's state, freed at its end (the tests run mailgen under LSan). */
-static void load_free(struct load *l)
-{
-	folders_free(&l->f);
-	buf_free(&l->msg);
-	free(l->dv);
-}
-
 static void run_load(const char *dir, double rate, double seconds, const unsigned mix[6],
 		     const char *standby, const char *sstate)
 {
 	struct load l = {0};
 	struct watch w = {.fd = -1, .pos_wd = -1};
-	uint64_t start = now_mono_ns(), n = 0, end;
+	uint64_t start = now_mono_ns(), n = 0, end, ran_ns;
 
 	collect(dir, &l.f);
 	if (l.f.n == 0) {
@@ -735,7 +800,7 @@ static void run_load(const char *dir, double rate, double seconds, const unsigne
 
 		if (wait > 0) {
 			if (w.fd >= 0)
-				watch_events(&w, &l, (int)(wait / 1000000));
+				watch_events(&w, &l, wait);
 			else {
 				struct timespec ts = {wait / 1000000000, wait % 1000000000};
 				nanosleep(&ts, NULL);
@@ -747,24 +812,27 @@ static void run_load(const char *dir, double rate, double seconds, const unsigne
 		if (w.fd >= 0)
 			watch_events(&w, &l, 0);
 	}
+	ran_ns = now_mono_ns() - start;
 	if (w.fd >= 0) {
 		/* Let the last deliveries arrive (bounded). */
 		uint64_t stop = now_mono_ns() + 10000000000ULL;
 		size_t pending;
 
 		do {
-			watch_events(&w, &l, 50);
+			watch_events(&w, &l, 50000000);
 			pending = 0;
 			for (size_t i = 0; i < l.ndv; i++)
 				pending += l.dv[i].dur_ns == 0 && !l.dv[i].gone;
 		} while (pending > 0 && now_mono_ns() < stop);
 	}
-	printf("load: ops=%" PRIu64 " seconds=%.1f", n, (double)(now_mono_ns() - start) / 1e9);
+	printf("load: ops=%" PRIu64 " seconds=%.2f", n, (double)ran_ns / 1e9);
 	for (int i = 0; i < 6; i++)
 		printf(" %s=%" PRIu64, op_names[i], l.counts[i]);
 	printf("\n");
-	if (w.fd >= 0)
+	if (w.fd >= 0) {
 		report_lag(&l);
+		close(w.fd);
+	}
 	fflush(stdout);
 	load_free(&l);
 }

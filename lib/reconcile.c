@@ -190,9 +190,11 @@ struct user_plan {
 static struct spare *find_spare(struct user_plan *u, struct slice base)
 {
 	struct spare key = {.base = base};
-	struct spare *s =
-	    u->nspares ? bsearch(&key, u->spares, u->nspares, sizeof(key), spare_cmp) : NULL;
+	struct spare *s;
 
+	if (u->nspares == 0)
+		return NULL; /* spares is NULL: bsearch must not see it */
+	s = bsearch(&key, u->spares, u->nspares, sizeof(key), spare_cmp);
 	if (s == NULL)
 		return NULL;
 	while (s > u->spares && slice_eq(s[-1].base, base))

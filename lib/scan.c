@@ -619,7 +619,8 @@ int scan_walk(int rootfd, const struct md_rules *rules, const char *prefix, scan
 	if (r == 0) {
 		/* Sorted whole paths keep parents first ("a" < "a.b" < "a/x"),
 		 * so both nodes can merge their walks with strcmp(). */
-		qsort(w.found.v, w.found.n, sizeof(*w.found.v), str_cmp);
+		if (w.found.n > 1)
+			qsort(w.found.v, w.found.n, sizeof(*w.found.v), str_cmp);
 		for (size_t i = 0; i < w.found.n && r == 0; i++)
 			r = fn(w.found.v[i], ctx);
 	}

@@ -830,6 +830,8 @@ static int next_timeout(const struct engine *g)
 {
 	int t = 1000;
 
+	if (g->role_checked_ms == 0)
+		return 0; /* start replicating at once, not after the first timeout */
 	if (g->state == ST_DISCONNECTED || g->state == ST_FENCED) {
 		uint64_t now = now_mono_ms();
 		t = g->next_try_ms > now ? (int)(g->next_try_ms - now) : 0;

@@ -70,6 +70,7 @@ struct apply_stats {
 	uint64_t files_written, bytes_written;
 	uint64_t renames, links, copies, unlinks, mkdirs, rmtrees, deltas, setattrs;
 	uint64_t needs, commits, noops;
+	uint64_t syncs; /* sync rounds of commits: syncfs() calls, or fsync() passes */
 };
 
 struct apply;

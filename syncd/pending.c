@@ -679,13 +679,22 @@ int apply_commit_hook(struct apply *a, apply_hook_fn *hook, void *ctx, struct er
 		a->st.commits++;
 		return hook != NULL && hook(ctx, e) < 0 ? err_prefix(e, "commit failed") : 0;
 	}
-	r = a->o.use_syncfs ? sync_filesystems(a, "content", e) : fsync_pending(a, e);
+	/* Content first, so that no rename exposes a file whose data could
+	 * still be lost; a batch of renames and unlinks only (flag changes,
+	 * expunges) has none, and its names need just the second sync. */
+	r = 0;
+	if (a->ncomplete > 0) {
+		a->st.syncs++;
+		r = a->o.use_syncfs ? sync_filesystems(a, "content", e) : fsync_pending(a, e);
+	}
 	if (r == 0)
 		r = rename_pending(a, e);
 	if (r == 0 && hook != NULL)
 		r = hook(ctx, e);
-	if (r == 0)
+	if (r == 0) {
+		a->st.syncs++;
 		r = a->o.use_syncfs ? sync_filesystems(a, "names", e) : fsync_touched(a, e);
+	}
 	if (r < 0)
 		return err_prefix(e, "commit failed");
 	touched_clear(a);

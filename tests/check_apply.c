@@ -720,6 +720,39 @@ START_TEST(test_commit_order)
 }
 END_TEST
 
+/* A batch with content syncs twice (content, then names); one of renames
+ * and unlinks only has no content to make durable first. */
+START_TEST(test_sync_rounds)
+{
+	const struct apply_stats *s;
+
+	for (int mode = 0; mode < 2; mode++) {
+		uint64_t before;
+		char from[64], to[64];
+
+		open_engine(mode == 0);
+		s = apply_get_stats(ap);
+		snprintf(from, sizeof(from), "bob%d/Maildir/new/1.M1", mode);
+		snprintf(to, sizeof(to), "bob%d/Maildir/cur/1.M1:2,S", mode);
+		maildir(from[3] == '0' ? "bob0/Maildir" : "bob1/Maildir");
+		commit();
+		before = s->syncs;
+		ck_assert_int_eq(put(from, "one"), 0);
+		commit();
+		ck_assert_uint_eq(s->syncs, before + 2);
+		ck_assert_int_eq(rename_op(from, to), 0);
+		commit();
+		ck_assert_uint_eq(s->syncs, before + 3);
+		ck_assert_int_eq(unlink_op(to), 0);
+		commit();
+		ck_assert_uint_eq(s->syncs, before + 4);
+		commit(); /* nothing to do */
+		ck_assert_uint_eq(s->syncs, before + 4);
+		ck_assert(!present(to));
+	}
+}
+END_TEST
+
 static struct w_data data_msg(uint32_t id, const char *p, size_t len, uint32_t flags)
 {
 	return (struct w_data){
@@ -1239,6 +1272,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(core, test_replay);
 	tcase_add_test(order, test_commit_order);
 	tcase_add_test(order, test_chunked);
+	tcase_add_test(order, test_sync_rounds);
 	tcase_add_test(errors, test_integrity);
 	tcase_add_test(errors, test_delta_corrupt);
 	tcase_add_test(errors, test_abort);

@@ -3,8 +3,10 @@
  * message type round-tripped field by field, entry runs (many entries,
  * the room limit), every class of malformed input refused (truncation at
  * every offset, CRC, lengths, varints, overflow, trailing bytes, unknown
- * types, bools, paths, magic, flags), and a seeded random-mutation loop
- * that must never crash (run it under ASan: scripts/test.sh --sanitize).
+ * types, bools, paths, magic, flags), body compression (text, base64,
+ * mixed and random bodies at several levels; inflate refuses trailing,
+ * short and overlong streams and recovers), and a seeded random-mutation
+ * loop that must never crash (run it under ASan: scripts/test.sh --sanitize).
  */
 #include "config.h"
 
@@ -916,6 +918,102 @@ START_TEST(test_random_mutations)
 }
 END_TEST
 
+/* ---------------------------------------------------------- compression */
+
+/* Message-like bodies: text, base64 (an attachment), text headers with a
+ * base64 body, and random bytes (nothing to gain). */
+static void body_of(int kind, size_t len, unsigned *seed, struct buf *b)
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char *const words[] = {"report ", "meeting ", "the ", "budget ",
+					    "please ", "review\r\n"};
+
+	buf_reset(b);
+	while (b->len < len) {
+		if (kind == 0 || (kind == 2 && b->len < 2000))
+			buf_puts(b, words[rand_r(seed) % 6]);
+		else if (kind == 3)
+			buf_putc(b, (char)rand_r(seed));
+		else
+			buf_putc(b, b->len % 78 == 77 ? '\n' : b64[rand_r(seed) % 64]);
+	}
+	buf_truncate(b, len);
+}
+
+START_TEST(test_deflate_roundtrip)
+{
+	static const size_t sizes[] = {64, 700, 6000, 16384, 70000, WIRE_CHUNK};
+	static const int levels[] = {1, 6, 1, 9};
+	unsigned seed = 7;
+	struct buf in = BUF_INIT, z = BUF_INIT, out = BUF_INIT;
+	struct err e;
+
+	for (int round = 0; round < 4; round++) {
+		for (int kind = 0; kind < 4; kind++) {
+			for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+				int r;
+
+				body_of(kind, sizes[i], &seed, &in);
+				r = wire_deflate(in.data, in.len, levels[round], &z);
+				ck_assert_int_ge(r, 0);
+				if (kind == 3) {
+					ck_assert_int_eq(r, 0); /* random: sent raw */
+					continue;
+				}
+				if (in.len < 700 && r == 0)
+					continue; /* too small to gain 1/16: allowed */
+				ck_assert_int_eq(r, 1);
+				/* text shrinks a lot; base64 by its 6 bits a byte */
+				if (in.len >= 6000)
+					ck_assert_uint_lt(z.len * 100,
+							  in.len * (kind == 0 ? 40 : 82));
+				ck_assert_int_eq(wire_inflate(buf_slice(&z), in.len, &out, &e), 0);
+				ck_assert_uint_eq(out.len, in.len);
+				ck_assert(memcmp(out.data, in.data, in.len) == 0);
+			}
+		}
+	}
+	/* level 0 never deflates */
+	body_of(0, 6000, &seed, &in);
+	ck_assert_int_eq(wire_deflate(in.data, in.len, 0, &z), 0);
+	buf_free(&in);
+	buf_free(&z);
+	buf_free(&out);
+}
+END_TEST
+
+START_TEST(test_inflate_refuses)
+{
+	unsigned seed = 9;
+	struct buf in = BUF_INIT, z = BUF_INIT, out = BUF_INIT;
+	struct err e;
+
+	body_of(0, 5000, &seed, &in);
+	ck_assert_int_eq(wire_deflate(in.data, in.len, 1, &z), 1);
+	/* trailing bytes after the stream */
+	buf_putc(&z, 'x');
+	ck_assert_int_eq(wire_inflate(buf_slice(&z), in.len, &out, &e), -1);
+	ck_assert_int_eq(e.code, WE_INTEGRITY);
+	buf_truncate(&z, z.len - 1);
+	/* a stream cut short, and one that inflates to more than declared */
+	ck_assert_int_eq(wire_inflate((struct slice){(const char *)z.data, z.len / 2}, in.len,
+				      &out, &e),
+			 -1);
+	ck_assert_int_eq(wire_inflate(buf_slice(&z), in.len - 1, &out, &e), -1);
+	ck_assert_int_eq(e.code, WE_INTEGRITY);
+	/* garbage, and nothing at all */
+	ck_assert_int_eq(wire_inflate(slice_cstr("not zlib at all"), 100, &out, &e), -1);
+	ck_assert_int_eq(wire_inflate((struct slice){"", 0}, 10, &out, &e), -1);
+	/* the stream state recovers from every failure */
+	ck_assert_int_eq(wire_inflate(buf_slice(&z), in.len, &out, &e), 0);
+	ck_assert(memcmp(out.data, in.data, in.len) == 0);
+	buf_free(&in);
+	buf_free(&z);
+	buf_free(&out);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("wire");
@@ -940,6 +1038,8 @@ int main(void)
 	tcase_add_test(errors, test_bad_entries);
 	tcase_add_test(errors, test_rules);
 	tcase_add_test(errors, test_random_mutations);
+	tcase_add_test(core, test_deflate_roundtrip);
+	tcase_add_test(errors, test_inflate_refuses);
 	tcase_set_timeout(errors, 60);
 	suite_add_tcase(su, core);
 	suite_add_tcase(su, limits);
