@@ -11,7 +11,11 @@
 #    dropped and the log says why;
 #  - an unsupported protocol version, a sender with a lower generation:
 #    refused with ERROR version / generation;
-# and the daemon keeps serving after each.
+#  - SIG_REQ and READ_REQ naming a FIFO a local user planted: answered
+#    "not found" at once (opening it must not block the session);
+# and the daemon keeps serving after each. Then, on a primary, a FIFO
+# planted in a Maildir does not stall rolling replication: the messages
+# delivered after it still reach the standby.
 . "$(dirname "$0")/lib.sh"
 
 RAW=$top_builddir/tests/rawclient
@@ -54,9 +58,34 @@ hostile badversion "ERROR code=2 (version)"
 hostile lowgen "ERROR code=4 (generation)"
 ok "an unsupported version and a lower generation: refused"
 
+mkfifo "$M/dom0/user0/Maildir/cur/fifo:2,"
+manifest "$M" >"$T/before"
+hostile fifo "^EOF"
+[ "$(grep -c "_REP" "$T/fifo.out")" = 2 ] || fail "SIG_REQ/READ_REQ of a FIFO not answered: $(cat "$T/fifo.out")"
+ok "SIG_REQ and READ_REQ of a planted FIFO: answered, not blocked"
+
 manifest "$M" >"$T/after"
 ls -R "$T/outside" >"$T/outside.after"
 cmp -s "$T/before" "$T/after" || fail "the mail tree changed: $(diff "$T/before" "$T/after")"
 cmp -s "$T/outside.before" "$T/outside.after" || fail "the directory behind the symlink changed"
 [ -z "$(ls -A "$M/.mdrepl-tmp" 2>/dev/null)" ] || fail "staged files left: $(ls -A "$M/.mdrepl-tmp")"
 ok "nothing written in the mail tree or outside it; nothing left staged; syncd still serving"
+
+# --- a FIFO planted on the primary ------------------------------------------
+# (a new standby: the old one follows rawclient's generation 1000 now)
+TLS=0 write_conf primary primary
+TLS=0 write_conf standby2 standby
+M=$T/standby2/mail
+U=$T/primary/mail/u/Maildir
+mkdir -p "$U/cur" "$U/new" "$U/tmp"
+echo one >"$U/cur/1.host:2,S"
+start_syncd standby2
+set_peer primary "$PORT_standby2"
+start_primary primary
+wait_synced primary 20 || fail "primary and standby did not sync at the start"
+mkfifo "$U/new/2.host"
+echo three >"$U/new/3.host"
+wait_for 15 test -f "$M/u/Maildir/new/3.host" ||
+	fail "a message delivered after a FIFO was not replicated: $(tail -3 "$T/syncclient_primary.log")"
+[ ! -e "$M/u/Maildir/new/2.host" ] || fail "the FIFO was replicated"
+ok "a FIFO planted in a Maildir on the primary does not stall rolling replication"
