@@ -137,7 +137,7 @@ static void print_replies(int fd)
 		}
 		if (now_mono_ms() > deadline) {
 			printf("TIMEOUT\n");
-			return;
+			break;
 		}
 		if (poll(&p, 1, 200) <= 0)
 			continue;
@@ -145,10 +145,11 @@ static void print_replies(int fd)
 		n = read(fd, space, 65536);
 		if (n <= 0) {
 			printf("EOF\n");
-			return;
+			break;
 		}
 		buf_commit(&in, (size_t)n);
 	}
+	buf_free(&in);
 }
 
 int main(int argc, char **argv)
