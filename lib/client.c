@@ -681,10 +681,11 @@ static bool gone(int err)
 }
 
 /* Opens a local file for sending; returns the fd, or -1 with errno ENOENT
- * when it is gone or no longer a regular file (the caller drops the op). */
+ * when it is gone or no longer a regular file (the caller drops the op).
+ * O_NONBLOCK: opening a FIFO planted in the tree must not block. */
 static int open_local(struct client *c, const char *path, struct stat *st, struct err *e)
 {
-	int fd = sp_open(c->o.rootfd, path, O_RDONLY, 0, e);
+	int fd = sp_open(c->o.rootfd, path, O_RDONLY | O_NONBLOCK, 0, e);
 
 	if (fd < 0)
 		return -1;

@@ -676,13 +676,20 @@ void conf_dump(const struct settings *s, FILE *out)
 		case OPT_SIZE:
 			fprintf(out, "%" PRIu64, *(const uint64_t *)f);
 			break;
-		case OPT_CHAR:
-			fputc(*(const char *)f, out);
+		case OPT_CHAR: {
+			char c[2] = {*(const char *)f, '\0'};
+			dump_string(out, c);
 			break;
+		}
 		case OPT_LIST: {
 			const struct strlist *l = f;
+			struct buf items = BUF_INIT;
+
+			/* One value for the whole list, quoted if an item needs it. */
 			for (size_t i = 0; i < l->n; i++)
-				fprintf(out, "%s%s", i ? ", " : "", l->v[i]);
+				buf_printf(&items, "%s%s", i ? ", " : "", l->v[i]);
+			dump_string(out, buf_cstr(&items));
+			buf_free(&items);
 			break;
 		}
 		}

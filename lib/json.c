@@ -201,6 +201,17 @@ void json_key_bool(struct json *j, const char *key, bool v)
 	json_bool(j, v);
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Copies the JSON string starting after its opening quote; returns the
  * position after the closing quote, or NULL if malformed. */
 static const char *read_string(const char *p, struct buf *out)
@@ -215,13 +226,17 @@ static const char *read_string(const char *p, struct buf *out)
 		case 'n': buf_putc(out, '\n'); p++; break;
 		case 't': buf_putc(out, '\t'); p++; break;
 		case 'u': {
-			char hex[5] = {0};
-			unsigned long v;
+			unsigned v = 0;
 
-			memcpy(hex, p + 1, 4);
-			if (strlen(hex) != 4)
-				return NULL;
-			v = strtoul(hex, NULL, 16);
+			/* Four hex digits; the NUL at the end is not one, so
+			 * nothing past it is read. */
+			for (int i = 1; i <= 4; i++) {
+				int d = hex_digit(p[i]);
+
+				if (d < 0)
+					return NULL;
+				v = v << 4 | (unsigned)d;
+			}
 			buf_putc(out, v < 0x100 ? (char)v : '?');
 			p += 5;
 			break;

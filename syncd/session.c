@@ -394,14 +394,15 @@ fail:
 	return -1;
 }
 
-/* Opens a regular file named by the peer beneath the root, read-only. */
+/* Opens a regular file named by the peer beneath the root, read-only
+ * (O_NONBLOCK: opening a FIFO planted in the tree must not block). */
 static int open_peer_file(struct session *ss, struct slice path, struct stat *st, struct err *e)
 {
 	char *p = xstrndup(path.p, path.len);
 	int fd = -1;
 
 	if (sp_check(path, e) == 0)
-		fd = sp_open(ss->env->rootfd, p, O_RDONLY, 0, e);
+		fd = sp_open(ss->env->rootfd, p, O_RDONLY | O_NONBLOCK, 0, e);
 	free(p);
 	if (fd < 0)
 		return -1;

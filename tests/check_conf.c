@@ -251,6 +251,34 @@ START_TEST(test_dump_roundtrip)
 }
 END_TEST
 
+/* Found by fuzzing (tests/fuzz/fuzz_conf.c): list items and a separator
+ * that need quoting were printed bare, and the dump did not parse back. */
+START_TEST(test_dump_quotes_lists_and_chars)
+{
+	struct settings t;
+	struct err e;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	ck_assert_int_eq(parse("[node]\nmail_root=/m\nname_separator=\"\\\"\"\n"
+			       "[journal]\nexclude=\"a, x #y, q\\\"z\"\n", &e), 0);
+	ck_assert_int_eq(s.node.name_separator, '"');
+	ck_assert_uint_eq(s.journal.exclude.n, 3);
+	f = open_memstream(&text, &len);
+	conf_dump(&s, f);
+	fclose(f);
+	conf_defaults(&t);
+	ck_assert_msg(conf_parse(&t, text, len, "dump", &e) == 0, "%s\n%s", e.msg, text);
+	ck_assert_int_eq(t.node.name_separator, '"');
+	ck_assert_uint_eq(t.journal.exclude.n, 3);
+	ck_assert_str_eq(t.journal.exclude.v[1], "x #y");
+	ck_assert_str_eq(t.journal.exclude.v[2], "q\"z");
+	conf_free(&t);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_table_complete)
 {
 	/* Every option has a meaning for the man page and a parseable default. */
@@ -276,6 +304,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(core, test_overrides);
 	tcase_add_test(core, test_split_addr);
 	tcase_add_test(core, test_dump_roundtrip);
+	tcase_add_test(core, test_dump_quotes_lists_and_chars);
 	tcase_add_test(core, test_table_complete);
 	tcase_add_loop_test(errors, test_bad_lines, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(errors, test_file_errors);

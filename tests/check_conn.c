@@ -456,6 +456,44 @@ START_TEST(test_tls_no_client_cert)
 }
 END_TEST
 
+/* A client that offers at most TLS 1.2 — with a valid certificate from the
+ * right CA — is refused: the server speaks TLS 1.3 only. */
+START_TEST(test_tls12_refused)
+{
+	struct server sv;
+	char msg[600], path[600];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct timeval tv = {5, 0};
+	SSL *ssl;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	use_tls(&ss, dir, "standby", dir);
+	start_server(&sv, "127.0.0.1:0", serve_echo);
+	snprintf(path, sizeof(path), "%s/ca.crt", dir);
+	ck_assert_int_eq(SSL_CTX_load_verify_locations(ctx, path, NULL), 1);
+	snprintf(path, sizeof(path), "%s/primary.crt", dir);
+	ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(ctx, path), 1);
+	snprintf(path, sizeof(path), "%s/primary.key", dir);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM), 1);
+	ck_assert_int_eq(SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION), 1);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sa.sin_port = htons((uint16_t)sv.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	ck_assert_int_le(SSL_connect(ssl), 0);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	ck_assert_int_eq(finish_server(&sv, msg, sizeof(msg)), 1);
+}
+END_TEST
+
 START_TEST(test_tls_other_ca)
 {
 	/* The client's certificate comes from another CA: the server refuses
@@ -854,6 +892,7 @@ int main(void)
 	tcase_add_test(core, test_hello_error_reply);
 	tcase_add_test(tls, test_tls_roundtrip);
 	tcase_add_test(tls, test_tls_no_client_cert);
+	tcase_add_test(tls, test_tls12_refused);
 	tcase_add_test(tls, test_tls_other_ca);
 	tcase_add_test(tls, test_tls_server_other_ca);
 	tcase_add_test(tls, test_tls_pin);

@@ -1,8 +1,9 @@
 /*
  * check_ctlsock.c — control sockets: binary-safe argument round trip
  * between processes, daemon-not-running errors, request limits and
- * timeouts, socket path length; and systemd notification datagrams
- * (daemon.c) received on a socket the test owns, path and abstract.
+ * timeouts, socket path length, the socket's mode and the peer uid check;
+ * and systemd notification datagrams (daemon.c) received on a socket the
+ * test owns, path and abstract.
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -144,6 +146,56 @@ START_TEST(test_oversized_request)
 }
 END_TEST
 
+/* The socket is created for its owner only (umask 0077), and even when
+ * its permissions are opened up, a client with another uid (not root) is
+ * refused by SO_PEERCRED. The second half needs root, to connect as
+ * another user. */
+START_TEST(test_other_uid_refused)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct ctl_request req;
+	struct stat st;
+	struct err e;
+	int lfd = ctl_listen(sock, &e), status;
+	pid_t pid;
+
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(stat(sock, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 077, 0);
+	if (geteuid() != 0) {
+		close(lfd);
+		return;
+	}
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	ck_assert_int_eq(chmod(sock, 0666), 0);
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	pid = fork();
+	if (pid == 0) {
+		int c;
+
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(3);
+		c = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(4);
+		(void)!write(c, "status", 7);
+		shutdown(c, SHUT_WR);
+		/* Refused: the server closes (or resets) without a reply. */
+		_exit(read(c, &st, 1) <= 0 ? 0 : 5);
+	}
+	{
+		struct pollfd p = {lfd, POLLIN, 0};
+		poll(&p, 1, 5000);
+	}
+	ck_assert_int_eq(ctl_accept(lfd, &req, 3000, &e), -1);
+	ck_assert_int_eq(e.code, EPERM);
+	ck_assert_ptr_nonnull(strstr(e.msg, "uid 65534 refused"));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client status %d", status);
+	close(lfd);
+}
+END_TEST
+
 START_TEST(test_path_too_long)
 {
 	struct buf p = BUF_INIT;
@@ -235,6 +287,7 @@ static Suite *ctlsock_suite(void)
 	tcase_add_test(errors, test_silent_client_times_out);
 	tcase_add_test(errors, test_oversized_request);
 	tcase_add_test(errors, test_path_too_long);
+	tcase_add_test(errors, test_other_uid_refused);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, errors);
 	return s;

@@ -7,6 +7,8 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "testutil.h"
@@ -89,6 +91,36 @@ START_TEST(test_lookup)
 }
 END_TEST
 
+/* Found by fuzzing (tests/fuzz/fuzz_names.c): a "\\u" escape cut short
+ * by the end of the text made json_lookup read past the terminating NUL.
+ * The text ends right before an inaccessible page, so an over-read
+ * crashes even without AddressSanitizer. */
+START_TEST(test_lookup_truncated_escape)
+{
+	static const char *const cases[] = {"{\"k\":\"\\u", "{\"k\":\"\\u0", "{\"k\":\"\\u00",
+					    "{\"k\":\"\\u004", "{\"k\":\"\\u00zz\"}"};
+	long page = sysconf(_SC_PAGESIZE);
+	char *mem = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct buf v = BUF_INIT;
+
+	ck_assert_ptr_ne(mem, MAP_FAILED);
+	ck_assert_int_eq(mprotect(mem + page, (size_t)page, PROT_NONE), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = strlen(cases[i]) + 1;
+		char *text = mem + page - n;
+
+		memcpy(text, cases[i], n);
+		ck_assert_int_eq(json_lookup(text, "k", &v), -1);
+	}
+	memcpy(mem + page - 15, "{\"k\":\"\\u0041\"}", 15);
+	ck_assert_int_eq(json_lookup(mem + page - 15, "k", &v), 0);
+	ck_assert_str_eq(buf_cstr(&v), "A");
+	munmap(mem, 2 * (size_t)page);
+	buf_free(&v);
+}
+END_TEST
+
 static Suite *json_suite(void)
 {
 	Suite *s = suite_create("json");
@@ -97,6 +129,7 @@ static Suite *json_suite(void)
 	tcase_add_test(core, test_nesting);
 	tcase_add_test(core, test_escaping);
 	tcase_add_test(core, test_lookup);
+	tcase_add_test(core, test_lookup_truncated_escape);
 	suite_add_tcase(s, core);
 	return s;
 }

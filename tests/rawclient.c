@@ -8,7 +8,9 @@
  * Scenarios: dotdot, absolute, symlink-target (PUT through dom0/link),
  * oversize (a frame header announcing 100 MB), truncated (a PUT whose body
  * is shorter than its size), badcrc, badversion, badmagic, lowgen (HELLO
- * with generation 0), tmpdir (PUT into a tmp/ directory).
+ * with generation 0), tmpdir (PUT into a tmp/ directory), fifo (SIG_REQ and
+ * READ_REQ for dom0/user0/Maildir/cur/fifo:2, — a FIFO a local user
+ * planted — then the end of the request stream).
  * Output: one line per frame received ("ACK status=7 text=..." /
  * "ERROR code=2 text=..." / "HELLO ...") then "EOF" when the server
  * closed the connection.
@@ -92,6 +94,17 @@ static void put_truncated(int fd, const char *path)
 	send_msg(fd, W_BATCH_END, &b);
 }
 
+/* Asks for the signature and the content of a FIFO, then stops sending. */
+static void query_fifo(int fd)
+{
+	union w_msg sig = {.sig_req = {.id = 1, .path = SLICE_LIT("dom0/user0/Maildir/cur/fifo:2,")}};
+	union w_msg rd = {.read_req = {.id = 2, .path = sig.sig_req.path}};
+
+	send_msg(fd, W_SIG_REQ, &sig);
+	send_msg(fd, W_READ_REQ, &rd);
+	shutdown(fd, SHUT_WR);
+}
+
 /* Prints every frame until the server closes (bounded by 10 s). */
 static void print_replies(int fd)
 {
@@ -124,7 +137,7 @@ static void print_replies(int fd)
 		}
 		if (now_mono_ms() > deadline) {
 			printf("TIMEOUT\n");
-			return;
+			break;
 		}
 		if (poll(&p, 1, 200) <= 0)
 			continue;
@@ -132,10 +145,11 @@ static void print_replies(int fd)
 		n = read(fd, space, 65536);
 		if (n <= 0) {
 			printf("EOF\n");
-			return;
+			break;
 		}
 		buf_commit(&in, (size_t)n);
 	}
+	buf_free(&in);
 }
 
 int main(int argc, char **argv)
@@ -182,6 +196,8 @@ int main(int argc, char **argv)
 			put(fd, "dom0/link/cur/evil:2,", "evil\n", 5);
 		else if (strcmp(s, "tmpdir") == 0)
 			put(fd, "dom0/user0/Maildir/tmp/evil", "evil\n", 5);
+		else if (strcmp(s, "fifo") == 0)
+			query_fifo(fd);
 		else if (strcmp(s, "truncated") == 0)
 			put_truncated(fd, "dom0/user0/Maildir/cur/short:2,");
 		else {
