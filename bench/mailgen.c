@@ -342,6 +342,14 @@ struct folders {
 	size_t n, cap;
 };
 
+static void folders_free(struct folders *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->v[i]);
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
+
 static void collect(const char *dir, struct folders *f)
 {
 	char p[PATH_MAX];
@@ -695,6 +703,14 @@ static void parse_mix(const char *s, unsigned mix[6])
 		usage();
 }
 
+/* A workload's state, freed at its end (the tests run mailgen under LSan). */
+static void load_free(struct load *l)
+{
+	folders_free(&l->f);
+	buf_free(&l->msg);
+	free(l->dv);
+}
+
 static void run_load(const char *dir, double rate, double seconds, const unsigned mix[6],
 		     const char *standby, const char *sstate)
 {
@@ -750,6 +766,7 @@ static void run_load(const char *dir, double rate, double seconds, const unsigne
 	if (w.fd >= 0)
 		report_lag(&l);
 	fflush(stdout);
+	load_free(&l);
 }
 
 static void run_burst(const char *dir, unsigned flags, unsigned del, unsigned exp, unsigned mv)
@@ -770,6 +787,7 @@ static void run_burst(const char *dir, unsigned flags, unsigned del, unsigned ex
 	for (unsigned i = 0; i < mv; i++)
 		one_op(&l, OP_MOVE);
 	printf("burst: flags=%u deliver=%u expunge=%u move=%u\n", flags, del, exp, mv);
+	load_free(&l);
 }
 
 int main(int argc, char **argv)

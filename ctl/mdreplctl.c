@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,9 @@ static void usage(void)
 	       "  status [--json]                  role, generation, positions and lag\n"
 	       "  promote [--wait[=SECONDS]] [--force]\n"
 	       "                                   make this standby the primary\n"
-	       "  demote                           make this primary a standby\n"
-	       "  rejoin                           merge with the new primary, then follow it\n"
-	       "  switchover                       planned, zero-loss role swap\n"
+	       "  demote [--force]                 make this primary a standby\n"
+	       "  rejoin [--dry-run]               merge with the new primary, then follow it\n"
+	       "  switchover [--wait=SECONDS]      planned, zero-loss role swap (on the standby)\n"
 	       "  audit [--user USER] [--deep] [--json] [--repair] [--rate-limit RATE]\n"
 	       "                                   compare primary and standby\n"
 	       "  notify PATH...                   report changed paths to the journal\n"
@@ -51,6 +52,24 @@ static int cmd_config(const struct settings *s)
 {
 	conf_dump(s, stdout);
 	return EXIT_OK;
+}
+
+int ctl_usage(const char *synopsis)
+{
+	fprintf(stderr, "usage: %s %s\n", prog, synopsis);
+	return EXIT_USAGE;
+}
+
+int ctl_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAIL;
 }
 
 int main(int argc, char **argv)
@@ -86,6 +105,14 @@ int main(int argc, char **argv)
 		rc = cmd_config(&s);
 	} else if (strcmp(cmd, "status") == 0) {
 		rc = cmd_status(&s, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "promote") == 0) {
+		rc = cmd_promote(&s, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "demote") == 0) {
+		rc = cmd_demote(&s, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "rejoin") == 0) {
+		rc = cmd_rejoin(&s, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "switchover") == 0) {
+		rc = cmd_switchover(&s, argc - optind, argv + optind);
 	} else if (strcmp(cmd, "notify") == 0) {
 		rc = cmd_notify(&s, argc - optind, argv + optind);
 	} else if (strcmp(cmd, "journal") == 0) {

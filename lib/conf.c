@@ -103,7 +103,7 @@ static const struct opt_def options[] = {
 	 "How long audit waits for in-flight replication to settle before re-checking a difference."},
 
 	{"hooks", "dir", OPT_PATH, SYSCONFDIR "/mdrepl/hooks.d", OFF(hooks.dir), 0, 0, NULL,
-	 "Executables run (in name order) after promote, demote and around switchover."},
+	 "Executables run (in name order) after promote, demote and rejoin, and around a switchover."},
 	{"hooks", "timeout_s", OPT_UINT, "60", OFF(hooks.timeout_s), 1, 3600, NULL,
 	 "A hook still running after this many seconds is killed and reported as failed."},
 

@@ -60,7 +60,8 @@ static void fset_merge(struct fset *s)
 {
 	size_t out = 0;
 
-	qsort(s->v, s->n, sizeof(*s->v), fentry_cmp);
+	if (s->n > 0)
+		qsort(s->v, s->n, sizeof(*s->v), fentry_cmp);
 	for (size_t i = 0; i < s->n; i++) {
 		if (out > 0 && strcmp(s->v[out - 1].folder, s->v[i].folder) == 0) {
 			struct fentry *d = &s->v[out - 1], *x = &s->v[i];
@@ -189,7 +190,8 @@ struct user_plan {
 static struct spare *find_spare(struct user_plan *u, struct slice base)
 {
 	struct spare key = {.base = base};
-	struct spare *s = bsearch(&key, u->spares, u->nspares, sizeof(key), spare_cmp);
+	struct spare *s =
+	    u->nspares ? bsearch(&key, u->spares, u->nspares, sizeof(key), spare_cmp) : NULL;
 
 	if (s == NULL)
 		return NULL;
@@ -223,7 +225,8 @@ static void collect_spares(struct user_plan *u, char sep)
 				(struct spare){.base = base_of(name, sep), .p = p, .k = k};
 		}
 	}
-	qsort(u->spares, u->nspares, sizeof(*u->spares), spare_cmp);
+	if (u->nspares > 0) /* qsort(NULL, 0) is undefined */
+		qsort(u->spares, u->nspares, sizeof(*u->spares), spare_cmp);
 }
 
 /* Phase 1: directories we have and the peer lacks, parents first. */

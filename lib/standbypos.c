@@ -89,3 +89,17 @@ int standbypos_replace(const char *state_dir, const struct standby_pos *p, struc
 {
 	return write_pos(state_dir, p, false, e);
 }
+
+int standbypos_remove(const char *state_dir, struct err *e)
+{
+	int dfd = open_state(state_dir, e), r = 0;
+
+	if (dfd < 0)
+		return -1;
+	if (unlinkat(dfd, POS_FILE, 0) < 0 && errno != ENOENT)
+		r = err_sys(e, "cannot remove %s/%s", state_dir, POS_FILE);
+	else
+		r = fs_fsync_dir(dfd, NULL, e);
+	close(dfd);
+	return r;
+}

@@ -27,5 +27,9 @@ int standbypos_save(const char *state_dir, const struct standby_pos *p, struct e
 /* Replaces the file without syncing it: for a caller that syncs the file
  * system right after (syncd's group commit). */
 int standbypos_replace(const char *state_dir, const struct standby_pos *p, struct err *e);
+/* Forgets the position (a node that stops following, or follows a new
+ * primary: the next sender does a full compare). Durable: the directory is
+ * fsync'd. A missing file is not an error. Returns 0 or -1. */
+int standbypos_remove(const char *state_dir, struct err *e);
 
 #endif

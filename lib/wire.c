@@ -80,6 +80,19 @@ static const struct field error_f[] = {
 static const struct field ping_f[] = {
 	FLD(F_U64, M, ping.token),
 };
+static const struct field control_f[] = {
+	FLD(F_U32, M, control.id),
+	FLD(F_STR, M, control.command),
+};
+static const struct field control_rep_f[] = {
+	FLD(F_U32, M, control_rep.id),
+	FLD(F_U32, M, control_rep.status),
+	FLD(F_U32, M, control_rep.role),
+	FLD(F_U64, M, control_rep.generation),
+	FLD(F_U64, M, control_rep.journal_id),
+	FLD(F_U64, M, control_rep.head_lsn),
+	FLD(F_STR, M, control_rep.text),
+};
 static const struct field digest_req_f[] = {
 	FLD(F_U32, M, digest_req.id),
 	FLD(F_U32, M, digest_req.flags),
@@ -255,6 +268,8 @@ static const struct msgdef msgdefs[] = {
     [W_ERROR] = {"ERROR", error_f, NF(error_f)},
     [W_PING] = {"PING", ping_f, NF(ping_f)},
     [W_PONG] = {"PONG", ping_f, NF(ping_f)},
+    [W_CONTROL] = {"CONTROL", control_f, NF(control_f)},
+    [W_CONTROL_REP] = {"CONTROL_REP", control_rep_f, NF(control_rep_f)},
     [W_DIGEST_REQ] = {"DIGEST_REQ", digest_req_f, NF(digest_req_f)},
     [W_DIGEST_REP] = {"DIGEST_REP", digest_rep_f, NF(digest_rep_f)},
     [W_LIST_REQ] = {"LIST_REQ", list_req_f, NF(list_req_f)},

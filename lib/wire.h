@@ -53,6 +53,9 @@ enum wire_type {
 	W_ERROR = 2,
 	W_PING = 3,
 	W_PONG = 4,
+	/* role-change requests in a SWITCHOVER session (docs/protocol.md §6) */
+	W_CONTROL = 5,
+	W_CONTROL_REP = 6,
 	/* queries: client request, server reply with the same id */
 	W_DIGEST_REQ = 10,
 	W_DIGEST_REP = 11,
@@ -78,11 +81,12 @@ enum wire_type {
 
 /* HELLO.purpose: what the client wants the session for. */
 enum wire_purpose {
-	PURPOSE_REPLICATE = 1, /* rolling replication from the journal */
-	PURPOSE_SYNC = 2,      /* one-shot full sync (--all/--user/--folder) */
-	PURPOSE_AUDIT = 3,     /* read-only: digests and listings */
-	PURPOSE_REJOIN = 4,    /* old primary merging into the new primary */
-	PURPOSE_PROBE = 5,     /* status / promote --wait: HELLO exchange only */
+	PURPOSE_REPLICATE = 1,	/* rolling replication from the journal */
+	PURPOSE_SYNC = 2,	/* one-shot full sync (--all/--user/--folder) */
+	PURPOSE_AUDIT = 3,	/* read-only: digests and listings */
+	PURPOSE_REJOIN = 4,	/* old primary merging into the new primary */
+	PURPOSE_PROBE = 5,	/* status / promote --wait: HELLO exchange only */
+	PURPOSE_SWITCHOVER = 6, /* the standby drives a planned swap: CONTROL requests */
 };
 
 /* ERROR codes (also used in ACK for failed batches). */
@@ -131,6 +135,24 @@ struct w_error {
 
 struct w_ping {
 	uint64_t token;
+};
+
+/* CONTROL: a request the standby sends its primary during a switchover
+ * ("freeze", "head", "demote", "thaw"); answered by one CONTROL_REP with
+ * the same id. */
+struct w_control {
+	uint32_t id;
+	struct slice command;
+};
+
+struct w_control_rep {
+	uint32_t id;
+	uint32_t status;     /* 0, or a wire_errcode: the request failed (text says why) */
+	uint32_t role;	     /* the server's role after the request */
+	uint64_t generation; /* its generation after the request */
+	uint64_t journal_id; /* its journal (0 = none) */
+	uint64_t head_lsn;   /* the last LSN in that journal */
+	struct slice text;   /* what was done: hook results, errors */
 };
 
 struct w_digest_req {
@@ -312,6 +334,8 @@ union w_msg {
 	struct w_hello hello;
 	struct w_error error;
 	struct w_ping ping;
+	struct w_control control;
+	struct w_control_rep control_rep;
 	struct w_digest_req digest_req;
 	struct w_digest_rep digest_rep;
 	struct w_list_req list_req;

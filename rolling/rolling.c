@@ -33,7 +33,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "nodestate.h"
+#include "peer.h"
 #include "reconcile.h"
+#include "rolechange.h"
 #include "rolling.h"
 #include "safepath.h"
 #include "xalloc.h"
@@ -157,18 +159,25 @@ static void disconnect(struct engine *g, enum state next)
 static void mark_fenced(struct engine *g, bool fenced, uint64_t by)
 {
 	struct err e;
-	int lock = nodestate_lock(g->set->node.state_dir, &e);
 
-	if (lock < 0)
-		return;
-	if (nodestate_load(g->set->node.state_dir, g->set->node.initial_role, &g->node, &e) == 0 &&
-	    g->node.fenced != fenced) {
-		g->node.fenced = fenced;
-		g->node.fenced_by = by;
-		if (nodestate_save(g->set->node.state_dir, &g->node, &e) < 0)
-			log_error("%s", e.msg);
+	if (rolechange_fenced(g->set, fenced, by, &e) < 0 ||
+	    nodestate_load(g->set->node.state_dir, g->set->node.initial_role, &g->node, &e) < 0)
+		log_error("%s", e.msg);
+}
+
+/* After a refusal: does the peer outrank us? Asked by a probe, so the
+ * answer rests on the peer's generation, not on the wording of its error.
+ * Returns the peer's generation if it is higher than ours, else 0. */
+static uint64_t outranked_by(struct engine *g)
+{
+	struct w_hello h;
+	struct err e;
+
+	if (peer_probe(g->set, &h, &e) < 0) {
+		log_debug("probe after a refusal failed: %s", e.msg);
+		return 0;
 	}
-	close(lock);
+	return h.generation > g->node.generation ? h.generation : 0;
 }
 
 /* Opens the journal just to learn its id. */
@@ -272,6 +281,7 @@ static int connect_peer(struct engine *g, struct err *e)
 static void try_connect(struct engine *g)
 {
 	struct err e;
+	uint64_t by;
 
 	if (now_mono_ms() < g->next_try_ms)
 		return;
@@ -279,10 +289,12 @@ static void try_connect(struct engine *g)
 	if (connect_peer(g, &e) == 0)
 		return;
 	set_error(g, "replication", &e);
-	if (e.code == ERR_REFUSED && strstr(e.msg, "generation") != NULL) {
-		log_error("this node is fenced: the standby has a higher generation; it keeps "
-			  "journaling locally; run 'mdreplctl rejoin' to make it a standby");
-		mark_fenced(g, true, 0);
+	if (e.code == ERR_REFUSED && (by = outranked_by(g)) != 0) {
+		log_error("this node is fenced: the peer has generation %" PRIu64 ", higher than "
+			  "ours (%" PRIu64 "); it keeps journaling locally; run 'mdreplctl rejoin' "
+			  "to make it a standby",
+			  by, g->node.generation);
+		mark_fenced(g, true, by);
 		disconnect(g, ST_FENCED);
 		return;
 	}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "control.h"
 #include "delta.h"
 #include "fsutil.h"
 #include "log.h"
@@ -29,7 +30,8 @@
 #include "standbypos.h"
 #include "xalloc.h"
 
-#define MAX_HELD 4096 /* unresolved NEEDs tracked per session */
+#define MAX_HELD       4096 /* unresolved NEEDs tracked per session */
+#define FENCE_CHECK_MS 50   /* how soon a writer session notices a promotion */
 
 struct session {
 	const struct session_env *env;
@@ -101,40 +103,19 @@ static void send_error(struct session *ss, uint32_t code, const char *text)
 
 /* ------------------------------------------------------------------ HELLO */
 
-static bool purpose_writes(uint32_t purpose)
-{
-	return purpose == PURPOSE_REPLICATE || purpose == PURPOSE_SYNC;
-}
-
 /* Checks role and generation (DESIGN §8). Returns 0, or -1 after telling
  * the peer why it is refused. */
 static int check_role(struct session *ss, struct err *e)
 {
-	const struct w_hello *h = &ss->peer;
 	char text[512];
+	uint32_t code = control_admit(ss->set, &ss->node, &ss->peer, ss->sh, text, sizeof(text));
 
-	if (!purpose_writes(h->purpose))
+	if (code == 0)
 		return 0;
-	if (ss->node.role == ROLE_PRIMARY) {
-		snprintf(text, sizeof(text),
-			 "this node is the primary (generation %" PRIu64
-			 ") and does not accept replication; if the sender is the old primary, "
-			 "run 'mdreplctl rejoin' on it",
-			 ss->node.generation);
-		send_error(ss, WE_ROLE, text);
-		return err_set(e, ERR_REFUSED, "%s", text);
-	}
-	if (h->generation < ss->node.generation) {
-		snprintf(text, sizeof(text),
-			 "the sender's generation %" PRIu64 " is lower than this node's %" PRIu64
-			 ": the sender is a stale primary and is fenced; run 'mdreplctl rejoin' "
-			 "on it",
-			 h->generation, ss->node.generation);
-		send_error(ss, WE_GENERATION, text);
+	send_error(ss, code, text);
+	if (code == WE_GENERATION)
 		__atomic_add_fetch(&ss->sh->refused, 1, __ATOMIC_RELAXED);
-		return err_set(e, ERR_REFUSED, "%s", text);
-	}
-	return 0;
+	return err_set(e, ERR_REFUSED, "%s", text);
 }
 
 /* A standby follows its primary's generation. */
@@ -201,8 +182,16 @@ static void fill_hello(struct session *ss, struct w_hello *h)
 	h->generation = ss->node.generation;
 	h->purpose = ss->peer.purpose;
 	h->software = slice_cstr(PACKAGE_NAME " " PACKAGE_VERSION);
-	/* Positions mean something only for the journal the sender names. */
-	if (ss->pos.journal_id == ss->peer.journal_id) {
+	if (ss->node.role == ROLE_PRIMARY &&
+	    (ss->peer.purpose == PURPOSE_PROBE || ss->peer.purpose == PURPOSE_SWITCHOVER)) {
+		/* A primary tells a probing standby how far its journal goes. */
+		control_journal_head(ss->set, &h->journal_id, &h->durable_lsn);
+		h->applied_lsn = h->received_lsn = h->durable_lsn;
+	} else if (ss->peer.purpose == PURPOSE_PROBE) {
+		h->journal_id = ss->pos.journal_id;
+		h->durable_lsn = h->applied_lsn = h->received_lsn = ss->pos.durable_lsn;
+	} else if (ss->pos.journal_id == ss->peer.journal_id) {
+		/* Positions mean something only for the journal the sender names. */
 		h->journal_id = ss->pos.journal_id;
 		h->durable_lsn = h->applied_lsn = h->received_lsn = ss->pos.durable_lsn;
 	}
@@ -251,12 +240,13 @@ static int hello(struct session *ss, struct err *e)
 		return -1;
 	if (check_role(ss, e) < 0)
 		return -1;
-	if (purpose_writes(ss->peer.purpose)) {
-		if (take_writer_lock(ss, e) < 0 || adopt_generation(ss, e) < 0)
-			return -1;
-		if (standbypos_load(ss->set->node.state_dir, &ss->pos, e) < 0)
-			log_warn("%s; starting from position 0", e->msg);
-	}
+	if (control_purpose_writes(ss->peer.purpose) &&
+	    (take_writer_lock(ss, e) < 0 ||
+	     (ss->peer.purpose != PURPOSE_REJOIN && adopt_generation(ss, e) < 0)))
+		return -1;
+	if (ss->peer.purpose != PURPOSE_AUDIT &&
+	    standbypos_load(ss->set->node.state_dir, &ss->pos, e) < 0)
+		log_warn("%s; starting from position 0", e->msg);
 	fill_hello(ss, &m.hello);
 	if (send_msg(ss, W_HELLO, &m, e) < 0)
 		return -1;
@@ -697,6 +687,26 @@ static bool is_mutation(uint8_t type)
 	return type >= W_PUT && type <= W_SETATTR;
 }
 
+/* A rejoin only adds to the primary: it never removes, renames or patches
+ * (docs/protocol.md §6). */
+static bool rejoin_allows(uint8_t type)
+{
+	return type == W_PUT || type == W_DATA || type == W_LINK || type == W_MKDIR ||
+	       type == W_SETATTR;
+}
+
+static int control(struct session *ss, const struct w_control *req, struct err *e)
+{
+	union w_msg rep;
+
+	if (ss->peer.purpose != PURPOSE_SWITCHOVER) {
+		send_error(ss, WE_PROTOCOL, "CONTROL is allowed only in a switchover session");
+		return err_set(e, ERR_PROTO, "CONTROL outside a switchover session");
+	}
+	control_request(ss->set, req, &rep.control_rep, &ss->scratch);
+	return send_msg(ss, W_CONTROL_REP, &rep, e);
+}
+
 static int dispatch(struct session *ss, const struct w_frame *f, const union w_msg *m,
 		    struct err *e)
 {
@@ -704,6 +714,11 @@ static int dispatch(struct session *ss, const struct w_frame *f, const union w_m
 		if (!ss->writer) {
 			send_error(ss, WE_PROTOCOL, "this session is read-only (audit/probe)");
 			return err_set(e, ERR_PROTO, "mutation on a read-only session");
+		}
+		if (ss->peer.purpose == PURPOSE_REJOIN && !rejoin_allows(f->type)) {
+			send_error(ss, WE_PROTOCOL, "a rejoin may only add files and folders");
+			return err_set(e, ERR_PROTO, "%s in a rejoin session",
+				       wire_type_name(f->type));
 		}
 		if (f->type == W_PUT || f->type == W_DATA)
 			__atomic_add_fetch(&ss->sh->content_bytes, f->len, __ATOMIC_RELAXED);
@@ -723,6 +738,7 @@ static int dispatch(struct session *ss, const struct w_frame *f, const union w_m
 	case W_LIST_REQ: return reply_list(ss, &m->list_req, e);
 	case W_SIG_REQ: return reply_sig(ss, &m->sig_req, e);
 	case W_READ_REQ: return reply_read(ss, &m->read_req, e);
+	case W_CONTROL: return control(ss, &m->control, e);
 	case W_ERROR:
 		return err_set(e, ERR_REFUSED, "peer reported: %.*s", (int)m->error.text.len,
 			       m->error.text.p);
@@ -733,17 +749,41 @@ static int dispatch(struct session *ss, const struct w_frame *f, const union w_m
 	}
 }
 
+/* True when mdreplctl promote asked (through the listener) that
+ * replication end: this node is about to become primary. */
+static bool fence_requested(const struct session *ss)
+{
+	return ss->writer && ss->peer.purpose != PURPOSE_REJOIN &&
+	       __atomic_load_n(&ss->sh->fence_until_ns, __ATOMIC_RELAXED) > now_real_ns();
+}
+
+/* Serves until the peer leaves (-1 with e), or a promotion ends the session
+ * (1: a batch not yet committed is discarded, never half-applied). */
 static int serve(struct session *ss, struct err *e)
 {
+	uint64_t last = now_mono_ms();
+
 	for (;;) {
 		struct w_frame f;
 		union w_msg m;
 		/* Mid-batch the sender owes us data; idle, it pings every keepalive_s. */
-		int timeout = ss->batch_open ? io_timeout(ss)
-					     : (int)(ss->set->peer.keepalive_s * 3000);
+		uint64_t timeout = ss->batch_open ? (uint64_t)io_timeout(ss)
+						  : ss->set->peer.keepalive_s * 3000;
+		/* A writer wakes up every FENCE_CHECK_MS to see whether to end. */
+		int wait = ss->writer && timeout > FENCE_CHECK_MS ? FENCE_CHECK_MS : (int)timeout;
 
-		if (conn_recv(ss->conn, &f, &m, timeout, e) < 0)
+		if (fence_requested(ss)) {
+			send_error(ss, WE_ROLE, "this node is being promoted: replication ends");
+			log_info("session with %s ended for a promotion%s", conn_peer(ss->conn),
+				 ss->batch_open ? " (its open batch is discarded)" : "");
+			return 1;
+		}
+		if (conn_recv(ss->conn, &f, &m, wait, e) < 0) {
+			if (e->code == ETIMEDOUT && now_mono_ms() - last < timeout)
+				continue;
 			return -1;
+		}
+		last = now_mono_ms();
 		if (dispatch(ss, &f, &m, e) < 0)
 			return -1;
 	}

@@ -29,6 +29,7 @@ struct syncd_shared {
 	uint64_t last_commit_us;
 	uint64_t sender_generation;
 	int32_t writer_pid; /* session holding the writer lock, 0 if none */
+	uint64_t fence_until_ns; /* a promotion is under way: writers end, none start */
 	uint32_t sessions;
 	char peer[160];
 	char last_error[320];

@@ -36,9 +36,11 @@
 #include "session.h"
 #include "standbypos.h"
 
-#define MAX_SESSIONS 16
+#define MAX_SESSIONS  16
 #define METRICS_EVERY_MS 5000
-#define PROG "mdrepl-syncd"
+#define PROG	      "mdrepl-syncd"
+#define FENCE_HOLD_NS (60 * 1000000000ULL) /* writers stay refused while a promotion runs */
+#define FENCE_WAIT_MS 5000		   /* for the writer session to end by itself */
 
 struct syncd {
 	struct settings set;
@@ -188,6 +190,7 @@ static void status_json(struct syncd *d, struct buf *out)
 	json_key_u64(&j, "content_bytes", load_u64(&sh->content_bytes));
 	json_key_u64(&j, "needs", load_u64(&sh->needs));
 	json_key_u64(&j, "refused", load_u64(&sh->refused));
+	json_key_bool(&j, "fenced_for_promotion", load_u64(&sh->fence_until_ns) > now);
 	json_key_u64(&j, "errors", load_u64(&sh->errors));
 	json_key_u64(&j, "last_commit_us", load_u64(&sh->last_commit_us));
 	json_key_double(&j, "last_batch_age_s", last ? (double)(now - last) / 1e9 : -1);
@@ -209,6 +212,42 @@ static void write_metrics(struct syncd *d)
 	buf_free(&json);
 }
 
+/* "fence": ends the writer session and refuses new ones for a while, so
+ * that mdreplctl promote can change the role with nothing half applied
+ * (the session ends between frames; an open batch is discarded).
+ * "unfence": accepts writers again (a promotion that did not happen). */
+static void fence(struct syncd *d, bool on, struct buf *out)
+{
+	struct syncd_shared *sh = d->env.shared;
+	uint64_t deadline = now_mono_ms() + FENCE_WAIT_MS;
+	pid_t pid = __atomic_load_n(&sh->writer_pid, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&sh->fence_until_ns, on ? now_real_ns() + FENCE_HOLD_NS : 0,
+			 __ATOMIC_RELAXED);
+	if (!on) {
+		log_info("replication accepted again (unfenced)");
+		buf_puts(out, "ok unfenced\n");
+		return;
+	}
+	log_info("fenced for a promotion: ending the replication session%s",
+		 pid ? "" : " (none running)");
+	while (__atomic_load_n(&sh->writer_pid, __ATOMIC_RELAXED) != 0 &&
+	       now_mono_ms() < deadline) {
+		usleep(10000); /* the session notices within 50 ms */
+		reap(d);
+	}
+	if (sh->writer_pid != 0) {
+		log_warn("session %d did not end in time: killing it", (int)sh->writer_pid);
+		kill(sh->writer_pid, SIGKILL);
+		usleep(50000);
+		reap(d);
+	}
+	if (pid != 0)
+		buf_printf(out, "ok fenced: the replication session from %s ended\n", sh->peer);
+	else
+		buf_puts(out, "ok fenced: no replication session was running\n");
+}
+
 static void control(struct syncd *d)
 {
 	struct ctl_request req;
@@ -222,8 +261,11 @@ static void control(struct syncd *d)
 	}
 	if (strcmp(req.argv[0], "status") == 0)
 		status_json(d, &out);
+	else if (strcmp(req.argv[0], "fence") == 0 || strcmp(req.argv[0], "unfence") == 0)
+		fence(d, req.argv[0][0] == 'f', &out);
 	else
-		buf_printf(&out, "error: unknown command '%s'\n", req.argv[0]);
+		buf_printf(&out, "error: unknown command '%s' (status, fence, unfence)\n",
+			   req.argv[0]);
 	ctl_reply(cfd, out.data, out.len);
 	ctl_request_free(&req);
 	buf_free(&out);

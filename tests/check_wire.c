@@ -100,6 +100,17 @@ static void eq_session(uint8_t t, const union w_msg *a, const union w_msg *b)
 		SEQ(error.text);
 	} else if (t == W_PING || t == W_PONG) {
 		EQ(ping.token);
+	} else if (t == W_CONTROL) {
+		EQ(control.id);
+		SEQ(control.command);
+	} else if (t == W_CONTROL_REP) {
+		EQ(control_rep.id);
+		EQ(control_rep.status);
+		EQ(control_rep.role);
+		EQ(control_rep.generation);
+		EQ(control_rep.journal_id);
+		EQ(control_rep.head_lsn);
+		SEQ(control_rep.text);
 	} else if (t == W_BATCH_END) {
 		EQ(batch_end.seq);
 		EQ(batch_end.lsn);

@@ -8,7 +8,7 @@
 
 #include "wiresamples.h"
 
-#define NSAMPLES 31
+#define NSAMPLES 33
 
 static char long_path[WIRE_MAX_PATH + 1];
 static uint8_t body[8192];
@@ -236,6 +236,17 @@ static uint8_t sample_rest(size_t i, union w_msg *m)
 		digest_run(2);
 		m->digest_rep = (struct w_digest_rep){1, false, buf_slice(&run)};
 		return W_DIGEST_REP;
+	case 31: m->control = (struct w_control){UINT32_MAX, SLICE_LIT("demote")}; return W_CONTROL;
+	case 32:
+		m->control_rep = (struct w_control_rep){
+		    7,
+		    WE_IO,
+		    ROLE_STANDBY,
+		    UINT64_MAX,
+		    UINT64_MAX - 1,
+		    UINT64_MAX - 2,
+		    SLICE_LIT("demoted; hook 20-imap FAILED, exit status 3")};
+		return W_CONTROL_REP;
 	default: return 0;
 	}
 }
