@@ -255,7 +255,8 @@ static void pair_messages(struct audit_diffs *out, const char *folder, struct ca
 {
 	struct buf path = BUF_INIT;
 
-	qsort(extra->v, extra->n, sizeof(*extra->v), cand_cmp);
+	if (extra->n > 1) /* qsort of NULL, even for 0 entries, is undefined */
+		qsort(extra->v, extra->n, sizeof(*extra->v), cand_cmp);
 	for (size_t i = 0; i < missing->n; i++) {
 		const struct scan_entry *p = missing->v[i].en;
 		struct cand *x = cand_find(extra, missing->v[i].base);
@@ -687,7 +688,8 @@ static int deep_user(struct audit *a, const struct mrg *m, size_t n, struct audi
 	}
 	if (r == 0 && (r = client_wait(a->c, e)) == 0) {
 		a->st.peer_hashed += bytes;
-		qsort(theirs.v, theirs.n, sizeof(*theirs.v), fent_cmp);
+		if (theirs.n > 1)
+			qsort(theirs.v, theirs.n, sizeof(*theirs.v), fent_cmp);
 	}
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const struct fent *t = fents_find(&theirs, m[i].l->folder);
@@ -761,7 +763,8 @@ static int compare_trees(struct audit *a, struct audit_diffs *out, struct err *e
 /* Sorts a digest list and checks that it names each folder once. */
 static int sort_unique(struct fents *s, const char *side, struct err *e)
 {
-	qsort(s->v, s->n, sizeof(*s->v), fent_cmp);
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof(*s->v), fent_cmp);
 	for (size_t i = 1; i < s->n; i++) {
 		if (strcmp(s->v[i - 1].folder, s->v[i].folder) == 0)
 			return err_set(e, ERR_PROTO, "%s digests name folder '%s' twice", side,
