@@ -110,7 +110,7 @@ int hex_append(struct buf *out, const uint8_t *data, size_t n)
 	return 0;
 }
 
-static int hexval(char c)
+int hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -131,7 +131,7 @@ int hex_parse(const char *s, uint8_t *out, size_t n)
 
 		if (*s == ':')
 			continue;
-		v = hexval(*s);
+		v = hex_value(*s);
 		if (v < 0 || got == n)
 			return -1;
 		if (hi < 0) {

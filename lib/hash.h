@@ -31,6 +31,8 @@ uint32_t crc32_update(uint32_t crc, const void *data, size_t len);
 
 /* Appends lowercase hex of n bytes. */
 int hex_append(struct buf *out, const uint8_t *data, size_t n);
+/* The value of one hex digit (either case), or -1. */
+int hex_value(char c);
 /* Parses exactly 2*n hex digits (colons ignored); returns 0 or -1. */
 int hex_parse(const char *s, uint8_t *out, size_t n);
 

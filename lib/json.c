@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "json.h"
 
 void json_init(struct json *j, struct buf *out)
@@ -201,17 +202,6 @@ void json_key_bool(struct json *j, const char *key, bool v)
 	json_bool(j, v);
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Copies the JSON string starting after its opening quote; returns the
  * position after the closing quote, or NULL if malformed. */
 static const char *read_string(const char *p, struct buf *out)
@@ -231,7 +221,7 @@ static const char *read_string(const char *p, struct buf *out)
 			/* Four hex digits; the NUL at the end is not one, so
 			 * nothing past it is read. */
 			for (int i = 1; i <= 4; i++) {
-				int d = hex_digit(p[i]);
+				int d = hex_value(p[i]);
 
 				if (d < 0)
 					return NULL;

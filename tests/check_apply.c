@@ -59,15 +59,7 @@ static void open_engine(bool syncfs)
 
 static void setup(void)
 {
-	char p[PATH_MAX + 64];
-
-	snprintf(top, sizeof(top), "%s", tu_mkdtemp());
-	snprintf(root, sizeof(root), "%s/root", top);
-	snprintf(p, sizeof(p), "%s/outside/secret", top);
-	tu_write_str(p, "secret\n");
-	ck_assert_int_eq(mkdir(root, 0755), 0);
-	rootfd = open(root, O_RDONLY | O_DIRECTORY);
-	ck_assert_int_ge(rootfd, 0);
+	rootfd = tu_mail_root(top, root);
 	rules = md_rules_new(':', NULL);
 	open_engine(true);
 }

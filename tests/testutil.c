@@ -25,6 +25,21 @@ const char *tu_mkdtemp(void)
 	return path;
 }
 
+int tu_mail_root(char *top, char *root)
+{
+	char p[PATH_MAX + 64];
+	int fd;
+
+	ck_assert_int_lt(snprintf(top, PATH_MAX, "%s", tu_mkdtemp()), PATH_MAX - 16);
+	snprintf(root, PATH_MAX, "%s/root", top);
+	snprintf(p, sizeof(p), "%s/outside/secret", top);
+	tu_write_str(p, "secret\n");
+	ck_assert_int_eq(mkdir(root, 0755), 0);
+	fd = open(root, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;

@@ -11,6 +11,10 @@
 /* Creates a fresh directory under $TMPDIR (or /tmp); returns a static path
  * valid until the next call. */
 const char *tu_mkdtemp(void);
+/* A scratch mail root: top (a fresh directory) holds root/ (empty, the
+ * mail root) and outside/secret (a file no confined operation may reach).
+ * Fills top and root (PATH_MAX bytes each) and returns an fd on root. */
+int tu_mail_root(char *top, char *root);
 /* Removes a directory tree (no symlinks followed). */
 void tu_rmtree(const char *path);
 /* Writes a file (creating parents), aborting the test on failure. */
