@@ -29,6 +29,7 @@ static const char *const roles[] = {"primary", "standby", NULL};
 static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const targets[] = {"stderr", "syslog", NULL};
 static const char *const sync_modes[] = {"syncfs", "fsync", NULL};
+static const char *const compress_modes[] = {"auto", "always", "never", NULL};
 
 #define KB 1024ULL
 #define MB (1024ULL * KB)
@@ -92,8 +93,10 @@ static const struct opt_def options[] = {
 	 "Batches in flight before waiting for an acknowledgement."},
 	{"sync", "coalesce_ms", OPT_UINT, "2", OFF(sync.coalesce_ms), 0, 10000, NULL,
 	 "Wait this long for more journal records before sending, so create/rename/unlink of one message collapse."},
-	{"sync", "compress_level", OPT_UINT, "1", OFF(sync.compress_level), 0, 9, NULL,
-	 "zlib level for message bodies (sent deflated only when that saves space); 0 = off."},
+	{"sync", "compress", OPT_ENUM, "auto", OFF(sync.compress), 0, 0, compress_modes,
+	 "Deflate message bodies and deltas: auto = only while the link is the bottleneck (output backs up), always, or never. A deflated body is sent only when it is smaller."},
+	{"sync", "compress_level", OPT_UINT, "1", OFF(sync.compress_level), 1, 9, NULL,
+	 "zlib level used when deflating."},
 	{"sync", "apply_sync", OPT_ENUM, "syncfs", OFF(sync.apply_sync), 0, 0, sync_modes,
 	 "How the standby makes a batch durable: one syncfs() of the mail file system, or fsync() of each file."},
 

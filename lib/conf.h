@@ -70,7 +70,8 @@ struct settings {
 		uint64_t batch_max_bytes;
 		uint64_t window;
 		uint64_t coalesce_ms;
-		uint64_t compress_level; /* 0 = off */
+		char *compress;		 /* "auto" | "always" | "never" */
+		uint64_t compress_level; /* zlib level, 1-9 */
 		char *apply_sync;	 /* "syncfs" | "fsync" */
 	} sync;
 	struct {
