@@ -21,7 +21,11 @@
 #include "xalloc.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
-#define CONFIG_MAX_LINE 4096
+/* A value is at most CONFIG_MAX_VALUE bytes, from the file or from -o;
+ * a line has room for one quoted with every byte escaped, so whatever
+ * conf_dump prints (the config command) parses back. */
+#define CONFIG_MAX_VALUE 4096
+#define CONFIG_MAX_LINE (4 * CONFIG_MAX_VALUE)
 
 #define OFF(f) offsetof(struct settings, f)
 
@@ -304,6 +308,9 @@ static int set_value(struct settings *s, const struct opt_def *o, const char *v,
 {
 	uint64_t n;
 
+	if (strlen(v) > CONFIG_MAX_VALUE)
+		return err_set(e, ERR_CONFIG, "%s.%s: value longer than %d bytes", o->section,
+			       o->key, CONFIG_MAX_VALUE);
 	switch (o->type) {
 	case OPT_STR:
 	case OPT_PATH:
@@ -603,7 +610,12 @@ int conf_override(struct settings *s, const char *assignment, struct err *e)
 	if (r == 0)
 		r = set_value(s, o, buf_cstr(&value), e);
 	buf_free(&value);
-	return r < 0 ? err_prefix(e, "-o %s", assignment) : 0;
+	if (r == 0)
+		return 0;
+	/* A long value would push the reason out of the message. */
+	if (strlen(assignment) > 128)
+		return err_prefix(e, "-o %.*s=...", (int)(eq - assignment), assignment);
+	return err_prefix(e, "-o %s", assignment);
 }
 
 int conf_validate(const struct settings *s, struct err *e)
@@ -688,9 +700,10 @@ void conf_dump(const struct settings *s, FILE *out)
 			const struct strlist *l = f;
 			struct buf items = BUF_INIT;
 
-			/* One value for the whole list, quoted if an item needs it. */
+			/* One value for the whole list, quoted if an item needs it;
+			 * no longer than the value it was parsed from. */
 			for (size_t i = 0; i < l->n; i++)
-				buf_printf(&items, "%s%s", i ? ", " : "", l->v[i]);
+				buf_printf(&items, "%s%s", i ? "," : "", l->v[i]);
 			dump_string(out, buf_cstr(&items));
 			buf_free(&items);
 			break;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "conf.h"
 #include "testutil.h"
 
@@ -132,14 +133,58 @@ END_TEST
 START_TEST(test_long_line)
 {
 	struct err e;
-	char *text = malloc(10000);
+	char *text = malloc(20000);
 
+	/* A value longer than 4096 bytes, on a line short enough to be read. */
 	memcpy(text, "[node]\nmail_root = /", 20);
 	memset(text + 20, 'a', 9000);
 	text[9020] = '\0';
 	ck_assert_int_eq(parse(text, &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.msg, "test.conf:2"));
+	ck_assert_ptr_nonnull(strstr(e.msg, "node.mail_root: value longer than 4096 bytes"));
+	/* A line too long to read at all. */
+	memset(text + 20, 'a', 17000);
+	text[17020] = '\0';
+	ck_assert_int_eq(parse(text, &e), -1);
 	ck_assert_ptr_nonnull(strstr(e.msg, "test.conf:2: line longer than"));
 	free(text);
+}
+END_TEST
+
+/* Found by fuzz_conf: a list written compactly ("a,b,...") near the old
+ * 4096-byte line limit, or set with -o, was printed by conf_dump (with
+ * ", " between items) on a line too long to parse back. Whatever is
+ * accepted must now print as a configuration that reads back the same. */
+START_TEST(test_dump_long_list_parses_back)
+{
+	struct settings again;
+	struct buf v = BUF_INIT, line = BUF_INIT;
+	struct err e;
+	char *dumped = NULL;
+	size_t n = 0;
+	FILE *f;
+
+		for (int i = 0; i < 2047; i++)
+		buf_printf(&v, "%s\\", i ? "," : "");
+	buf_printf(&line, "journal.exclude=%s", buf_cstr(&v));
+	ck_assert_msg(conf_override(&s, buf_cstr(&line), &e) == 0, "%s", e.msg);
+	f = open_memstream(&dumped, &n);
+	ck_assert_ptr_nonnull(f);
+	conf_dump(&s, f);
+	ck_assert_int_eq(fclose(f), 0);
+	conf_defaults(&again);
+	ck_assert_msg(conf_parse(&again, dumped, n, "dump", &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(again.journal.exclude.n, 2047);
+	/* One byte more than a value may hold is refused, with its name. */
+	buf_reset(&line);
+	buf_printf(&line, "journal.exclude=%s,xxx", buf_cstr(&v));
+	ck_assert_int_eq(conf_override(&s, buf_cstr(&line), &e), -1);
+	ck_assert_msg(strstr(e.msg, "journal.exclude: value longer than 4096") != NULL, "%s", e.msg);
+	free(dumped);
+	buf_free(&v);
+	buf_free(&line);
+	conf_free(&s);
+	conf_free(&again);
 }
 END_TEST
 
@@ -310,6 +355,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(errors, test_file_errors);
 	tcase_add_test(errors, test_validate);
 	tcase_add_test(limits, test_long_line);
+	tcase_add_test(limits, test_dump_long_list_parses_back);
 	suite_add_tcase(su, core);
 	suite_add_tcase(su, errors);
 	suite_add_tcase(su, limits);
