@@ -48,6 +48,7 @@ struct state {
 	char **folders; /* every folder, relative to ROOT */
 	size_t nf, capf;
 	unsigned long counter;
+	unsigned long delivered; /* messages this run wrote */
 };
 
 static void die(const char *what, const char *path)
@@ -168,6 +169,7 @@ static void deliver(struct state *st, const char *folder)
 	size_t size = 200 + pick(3800);
 	unsigned long n = ++st->counter;
 
+	st->delivered++;
 	snprintf(name, sizeof(name), "%ld.M%luP%ld.mdwork", (long)time(NULL), n, (long)getpid());
 	join(tmp, st->root, folder, "tmp");
 	path_add(tmp, name);
@@ -489,7 +491,8 @@ static void run(struct state *st, struct counts c, long rate)
 		}
 		pace(++done, rate, &t0);
 	}
-	printf("mdworkload: %ld operations, %zu messages in %zu folders\n", done, st->nm, st->nf);
+	printf("mdworkload: %ld operations, %zu messages in %zu folders, delivered=%lu\n", done,
+	       st->nm, st->nf, st->delivered);
 }
 
 static void state_free(struct state *st)
