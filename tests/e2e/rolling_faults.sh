@@ -5,7 +5,9 @@
 #  1. kill -9 of syncclient, syncd and journald at random moments under
 #     load, KILLS times each (default 10), restarted each time;
 #  2. the connection cut mid-batch, again and again, by a proxy;
-#  3. the standby's mail root on a tiny tmpfs that fills, then grows.
+#  3. the standby's mail root on a tiny tmpfs that fills (the primary backs
+#     off rather than resend the refused batch several times a second),
+#     then grows.
 . "$(dirname "$0")/lib.sh"
 
 KILLS=${FAULT_KILLS:-10}
@@ -89,6 +91,12 @@ start syncclient_primary "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
 "$MAILGEN" load "$T/primary/mail" --rate 200 --seconds 10 --mix 100,0,0,0,0,0 --seed 36 >/dev/null
 wait_for 30 grep -qi 'no space' "$T/syncd_standby.log" ||
 	fail "the standby's disk never filled"
+# A standby that refuses every batch is not sent it again and again several
+# times a second: the rolling engine backs off (up to 5 s between tries).
+tries=$(grep -c 'replicating to' "$T/syncclient_primary.log")
+sleep 4
+tries=$(($(grep -c 'replicating to' "$T/syncclient_primary.log") - tries))
+[ "$tries" -le 4 ] || fail "$tries sessions in 4 s with a standby whose disk is full"
 # No partial file is visible while the disk is full.
 (cd "$T/tiny" && find . -path '*/cur/*' -type f -o -path '*/new/*' -type f) >"$T/visible"
 (cd "$T/tiny" && tr '\n' '\0' <"$T/visible" | xargs -0 -r sha256sum) >"$T/visible.s"
