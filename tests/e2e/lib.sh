@@ -170,22 +170,31 @@ start_syncd() {
 }
 
 # crash NAME: kill -9 a daemon started with `start`, and its children
-# (syncd's session processes), as a crash would.
+# (syncd's session processes), as a crash would. Stopped first, it forks
+# no new child meanwhile; returns once the children are gone too (their
+# locks released: a daemon started next must not find them held).
 crash() {
 	eval "pid=\$PID_$1"
 	if ours "$pid"; then
-		pkill -9 -P "$pid" 2>/dev/null || true
-		kill -9 "$pid" 2>/dev/null || true
+		kill -STOP "$pid" 2>/dev/null || true
+		kids=$(pgrep -P "$pid" || true)
+		kill -9 $kids "$pid" 2>/dev/null || true
+		for k in $kids; do wait_for 10 gone "$k" || true; done
 	fi
 	wait "$pid" 2>/dev/null || true
 	forget "$pid"
 }
 
+# gone PID: no such process, or only its zombie (its files are closed).
+gone() {
+	case $(ps -o stat= -p "$1" 2>/dev/null) in Z* | "") return 0 ;; esac
+	return 1
+}
+
 # running NAME: the daemon started with `start` is alive (not a zombie).
 running() {
 	eval "pid=\${PID_$1:-}"
-	[ -n "$pid" ] && ours "$pid" || return 1
-	case $(ps -o stat= -p "$pid" 2>/dev/null) in Z* | "") return 1 ;; esac
+	[ -n "$pid" ] && ours "$pid" && ! gone "$pid"
 }
 
 # stop_daemon NAME [SECONDS]: SIGTERM, as systemd stops it; waits (10 s by

@@ -63,7 +63,7 @@ KINDS=${SOAK_KINDS:-$ALL_KINDS}
 LOG=${SOAK_LOG:-$T/rounds.log}
 SUMMARY=${SOAK_SUMMARY:-$T/summary.txt}
 Q=/proc/sys/fs/inotify/max_queued_events
-MIX=30,25,10,5,30,5 # deliver, flag, move, copy, expunge, uidlist: grows slowly
+MIX=30,20,10,5,35,5 # deliver, flag, move, copy, expunge, uidlist: about as many go as come
 MNT=""
 QSAVED=""
 
@@ -272,11 +272,13 @@ fault_kill() {
 		listener)
 			# Its sessions get SIGTERM when it dies: none may survive it
 			# (a new syncd must not find one holding the writer lock).
+			kill -STOP "$PID_syncd_standby"
+			kids=$(pgrep -P "$PID_syncd_standby" || true)
 			kill -9 "$PID_syncd_standby"
 			wait "$PID_syncd_standby" 2>/dev/null || true
 			forget "$PID_syncd_standby"
 			for k in $kids; do
-				wait_for 10 eval "! kill -0 $k" ||
+				wait_for 10 gone "$k" ||
 					round_fail "session $k of the killed syncd is still running"
 			done
 			start_syncd standby
@@ -439,7 +441,7 @@ fault_overflow() {
 	QSAVED=""
 	flock -u 9
 	kill -STOP "$PID_journald_primary"
-	"$MAILGEN" burst "$T/primary/mail" --deliver 150 --flags 150 --expunge 20 --move 30 >/dev/null
+	"$MAILGEN" burst "$T/primary/mail" --deliver 150 --flags 150 --expunge 100 --move 30 >/dev/null
 	ROUND_WRITTEN=$((ROUND_WRITTEN + 150))
 	kill -CONT "$PID_journald_primary"
 	load_start
