@@ -4,7 +4,8 @@
 # every message present exactly once:
 #  1. kill -9 of syncclient, syncd and journald at random moments under
 #     load, KILLS times each (default 10), restarted each time;
-#  2. the connection cut mid-batch, again and again, by a proxy;
+#  2. the connection cut mid-batch, again and again, by a proxy; a message
+#     moved into a new folder that is renamed before the move is sent;
 #  3. the standby's mail root on a tiny tmpfs that fills (the primary backs
 #     off rather than resend the refused batch several times a second),
 #     then grows.
@@ -60,6 +61,29 @@ wait_for 30 grep -q 'cuts=[1-9]' "$T/proxy.port.stats" || fail "the proxy cut no
 echo pass >"$T/proxy.port.mode"
 check_converged "connection cuts"
 ok "connection cut mid-batch $(sed -n 's/.*cuts=\([0-9]*\).*/\1/p' "$T/proxy.port.stats") times: converged, every message once"
+
+# --- 2b. a message moved into a folder renamed before it is sent ----------
+# While the syncclient is down, a folder is created, a message moved into
+# it and the folder renamed. The replay cannot do the move (its target
+# folder never reaches the standby), and the message must not stay behind
+# in its old folder there (found by tests/fault/soak.sh).
+crash syncclient_primary
+U=$(echo "$T"/primary/mail/dom*/user3/Maildir)
+m=$(ls "$U/cur" | head -n 1)
+[ -n "$m" ] || fail "no message in $U/cur"
+mkdir "$U/.Fresh" "$U/.Fresh/cur" "$U/.Fresh/new" "$U/.Fresh/tmp"
+sleep 0.5 # journald watches the new folder
+mv "$U/cur/$m" "$U/.Fresh/cur/$m"
+sleep 0.2
+mv "$U/.Fresh" "$U/.Renamed"
+wait_for 10 eval '"$CTL" -c "$T/primary.conf" journal dump | grep -q "folder_rename .*/.Fresh -> "' ||
+	fail "the folder rename was not journaled"
+"$CTL" -c "$T/primary.conf" journal dump | grep -q "rename .*/cur/$m -> .*/.Fresh/cur/$m" ||
+	fail "the move into the new folder was not journaled as a rename"
+start syncclient_primary "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
+check_converged "a move into a folder renamed before it was sent"
+[ -f "$(echo "$T"/standby/mail/dom*/user3/Maildir)/.Renamed/cur/$m" ] || fail "the message is not in .Renamed"
+ok "a message moved into a folder renamed before it was sent: only in the renamed folder"
 
 # --- 3. the standby's disk fills, then grows -----------------------------
 mkdir -p "$T/tiny"
