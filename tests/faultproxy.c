@@ -8,7 +8,8 @@
  * Listens on a free port (written to LISTEN_PORT_FILE) and forwards each
  * connection to 127.0.0.1:TARGET_PORT. The fault mode is read from the
  * file LISTEN_PORT_FILE.mode whenever it changes, so a test switches
- * modes without restarting the proxy:
+ * modes without restarting the proxy (connections already open get a
+ * fault point of the new mode, counted from their current position):
  *   pass            forward faithfully
  *   cut N           close each connection after a random 1..N bytes
  *                   (either direction), mid-frame
@@ -55,6 +56,8 @@ struct pair {
 	bool faulted;
 	time_t silenced;	  /* half mode: since when nothing is forwarded; 0 = not */
 };
+
+static struct pair pairs[MAXPAIRS];
 
 static struct {
 	enum mode mode;
@@ -104,6 +107,14 @@ static void read_mode(void)
 		px.mode = M_PASS;
 	if (px.n == 0)
 		px.n = 1;
+	/* Connections already open get a fault point of the new mode too,
+	 * counted from where they are. */
+	for (int i = 0; i < MAXPAIRS; i++) {
+		if (pairs[i].fd[0] >= 0 && pairs[i].silenced == 0) {
+			pairs[i].budget = pairs[i].moved + 1 + rnd() % px.n;
+			pairs[i].faulted = false;
+		}
+	}
 }
 
 static void write_stats(void)
@@ -168,7 +179,7 @@ static void forward(struct pair *p, int from)
 		return; /* half written: swallow everything from now on */
 	len = (size_t)n;
 	if (!p->faulted && px.mode != M_PASS && p->moved + len >= p->budget) {
-		size_t at = (size_t)(p->budget - p->moved);
+		size_t at = p->budget > p->moved ? (size_t)(p->budget - p->moved) : 0;
 
 		if (px.mode == M_CUT) {
 			/* Deliver up to the cut point, then drop the connection. */
@@ -208,7 +219,6 @@ static void forward(struct pair *p, int from)
 
 int main(int argc, char **argv)
 {
-	struct pair pairs[MAXPAIRS];
 	unsigned port, target;
 	char line[32];
 	int lfd, n;

@@ -304,7 +304,9 @@ static bool is_inbox(const char *f)
 	return n >= 8 && strcmp(f + n - 8, "/Maildir") == 0;
 }
 
-/* Creates, renames or deletes a Maildir++ folder (never an INBOX). */
+/* Creates, renames or deletes a Maildir++ folder (never an INBOX). New
+ * names carry the pid, so that runs one after the other on a tree do not
+ * collide. */
 static void folder_op(struct state *st)
 {
 	const char *f = st->folders[pick(st->nf)];
@@ -313,7 +315,7 @@ static void folder_op(struct state *st)
 
 	user_of(f, user);
 	if (is_inbox(f) || what == 0) {
-		pathf(rel, "%s/.F%lu", user, ++st->counter);
+		pathf(rel, "%s/.F%luP%ld", user, ++st->counter, (long)getpid());
 		mkfolder(st, rel);
 		add_folder(st, rel);
 		for (int i = 0, n = (int)pick(4); i < n; i++)
@@ -322,7 +324,7 @@ static void folder_op(struct state *st)
 	}
 	join(from, st->root, f, "");
 	if (what == 1) {
-		pathf(rel, "%s/.R%lu", user, ++st->counter);
+		pathf(rel, "%s/.R%luP%ld", user, ++st->counter, (long)getpid());
 		join(to, st->root, rel, "");
 		if (rename(from, to) < 0)
 			die("rename", from);

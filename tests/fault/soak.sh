@@ -2,10 +2,10 @@
 # soak.sh — the soak fault harness (issue 9). A replicating pair on
 # 127.0.0.1 — mdrepl-journald and mdrepl-syncclient --rolling on a
 # primary, mdrepl-syncd on a standby, TLS through tests/faultproxy — runs a
-# mixed mail workload (bench/mailgen load: deliveries, flag changes, moves,
-# copies, expunges, dovecot-uidlist rewrites; now and then tests/mdworkload
-# for folders created, renamed and deleted) while one fault per round is
-# injected at random. The kinds come from a shuffled deck, so each occurs
+# mixed mail workload (bench/mailgen load for four users: deliveries, flag
+# changes, moves, copies, expunges, dovecot-uidlist rewrites; at the same
+# time tests/mdworkload for two more, with folders created, renamed and
+# deleted too) while one fault per round is injected at random. The kinds come from a shuffled deck, so each occurs
 # equally often:
 #
 #   kill-journald, kill-syncclient  kill -9 at a random moment, restarted
@@ -175,19 +175,20 @@ link_mode() {
 }
 
 # ------------------------------------------------------------- workload
-# load_start: the round's workload, in the background.
+# load_start: the round's workload, in the background: mailgen on the
+# mailgen users (dom0/), and at the same time mdworkload on its own users
+# (mdw/), whose operations include folders created, renamed and deleted
+# (the two do not share users: each expects to be the only writer).
 load_start() {
 	rnd 1000000
 	ls=$R
 	(
-		"$MAILGEN" load "$T/primary/mail" --rate "$RATE" --seconds "$SECS" --mix "$MIX" \
-			--seed "$ls" >"$T/load.out"
-		if [ $((ls % 3)) = 0 ]; then
-			"$WORKLOAD" run "$T/primary/mail" --deliveries 10 --flags 5 --moves 5 \
-				--expunges 5 --folder-ops 2 --uidlists 2 --seed "$ls" >"$T/work.out"
-		else
-			: >"$T/work.out"
-		fi
+		"$MAILGEN" load "$T/primary/mail/dom0" --rate "$RATE" --seconds "$SECS" --mix "$MIX" \
+			--seed "$ls" >"$T/load.out" &
+		"$WORKLOAD" run "$T/primary/mail/mdw" --deliveries 20 --flags 10 --moves 10 \
+			--expunges 20 --folder-ops 4 --uidlists 4 --rate 40 --seed "$ls" >"$T/work.out" ||
+			exit 1
+		wait $! # mailgen's
 	) &
 	LOAD_PID=$!
 	PIDS="$PIDS $LOAD_PID"
@@ -305,7 +306,7 @@ fault_kill() {
 # of deliveries makes traffic if the load made too little.
 wait_fault() {
 	[ "$(pstat "$1")" -gt "$2" ] && return 0
-	"$MAILGEN" burst "$T/primary/mail" --deliver 100 --flags 0 --expunge 0 --move 0 >/dev/null
+	"$MAILGEN" burst "$T/primary/mail/dom0" --deliver 100 --flags 0 --expunge 0 --move 0 >/dev/null
 	ROUND_WRITTEN=$((ROUND_WRITTEN + 100))
 	wait_for 20 eval "[ \$(pstat $1) -gt $2 ]" || say "warning: no $1 in this round"
 }
@@ -366,7 +367,7 @@ fault_enospc() {
 	load_start
 	load_wait
 	if [ "$(lognew syncd_standby 'No space left')" = 0 ]; then
-		"$MAILGEN" burst "$T/primary/mail" --deliver 300 --flags 0 --expunge 0 --move 0 >/dev/null
+		"$MAILGEN" burst "$T/primary/mail/dom0" --deliver 300 --flags 0 --expunge 0 --move 0 >/dev/null
 		ROUND_WRITTEN=$((ROUND_WRITTEN + 300))
 		wait_for 20 eval '[ "$(lognew syncd_standby "No space left")" -gt 0 ]' || true
 	fi
@@ -441,7 +442,7 @@ fault_overflow() {
 	QSAVED=""
 	flock -u 9
 	kill -STOP "$PID_journald_primary"
-	"$MAILGEN" burst "$T/primary/mail" --deliver 150 --flags 150 --expunge 100 --move 30 >/dev/null
+	"$MAILGEN" burst "$T/primary/mail/dom0" --deliver 150 --flags 150 --expunge 100 --move 30 >/dev/null
 	ROUND_WRITTEN=$((ROUND_WRITTEN + 150))
 	kill -CONT "$PID_journald_primary"
 	load_start
@@ -631,8 +632,10 @@ case " $KINDS " in *" overflow "*)
 	[ -w "$Q" ] || skip overflow "$Q is not writable (needs root)" ;;
 esac
 
-"$MAILGEN" populate "$T/primary/mail" --users 5 --messages 600 --folders 3 --big 0 \
-	--seed "$SEED" >/dev/null
+"$MAILGEN" populate "$T/primary/mail" --users 4 --messages 500 --folders 3 --big 0 \
+	--domains 1 --seed "$SEED" >/dev/null
+mkdir "$T/primary/mail/mdw"
+"$WORKLOAD" setup "$T/primary/mail/mdw" --users 2 --folders 3 --messages 20 >/dev/null
 start_syncd standby
 sed -i "/^\[listen\]/,/^\[/ s|^address = .*|address = 127.0.0.1:$PORT_standby|" "$T/standby.base"
 start proxy "$FAULTPROXY" "$T/proxy.port" "$PORT_standby" --seed "$SEED"
