@@ -479,10 +479,28 @@ static int retry_deferred(struct engine *g, struct err *e)
 static int barrier(struct engine *g, const struct jrec *r, struct err *e)
 {
 	char *path = xstrndup(r->path.p, r->path.len), *to = xstrndup(r->path2.p, r->path2.len);
+	struct md_class mc;
 	int rc = 0;
 
 	switch (r->type) {
 	case JR_FOLDER_CREATE:
+		md_classify(g->rules, slice_cstr(path), true, &mc);
+		if (mc.kind == MD_SUBDIR) {
+			/* A folder's cur/, new/ or tmp/ made after the folder was
+			 * compared: a compare does not see an empty one missing
+			 * (and every delivery into it would then be asked for again
+			 * and again), so it is created as such, after its folder. */
+			char *folder = xstrndup(mc.folder.p, mc.folder.len);
+
+			if (folder[0] != '\0')
+				rc = reconcile(g, folder, r->lsn, false, e);
+			free(folder);
+			if (rc == 0)
+				rc = client_mkdir(g->c, r->lsn, path, e);
+			break;
+		}
+		rc = reconcile(g, path, r->lsn, false, e);
+		break;
 	case JR_RESCAN:
 		rc = reconcile(g, path, r->lsn, (r->flags & JR_F_DEEP) != 0, e);
 		break;

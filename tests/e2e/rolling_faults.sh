@@ -5,7 +5,8 @@
 #  1. kill -9 of syncclient, syncd and journald at random moments under
 #     load, KILLS times each (default 10), restarted each time;
 #  2. the connection cut mid-batch, again and again, by a proxy; a message
-#     moved into a new folder that is renamed before the move is sent;
+#     moved into a new folder that is renamed before the move is sent; a
+#     folder whose new/ and tmp/ are made a moment after it;
 #  3. the standby's mail root on a tiny tmpfs that fills (the primary backs
 #     off rather than resend the refused batch several times a second),
 #     then grows.
@@ -84,6 +85,20 @@ start syncclient_primary "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
 check_converged "a move into a folder renamed before it was sent"
 [ -f "$(echo "$T"/standby/mail/dom*/user3/Maildir)/.Renamed/cur/$m" ] || fail "the message is not in .Renamed"
 ok "a message moved into a folder renamed before it was sent: only in the renamed folder"
+
+# --- 2c. a folder whose new/ and tmp/ come a moment after it ---------------
+# The folder's compare sees cur/ only; new/ and tmp/ (empty, which no
+# digest shows) must still reach the standby, or every delivery into new/
+# is asked for again and again (found by tests/fault/soak.sh).
+mkdir "$U/.Slow" "$U/.Slow/cur"
+sleep 1
+mkdir "$U/.Slow/new" "$U/.Slow/tmp"
+sleep 1
+printf 'From: a@example.net\r\n\r\nslow\r\n' >"$U/.Slow/tmp/1700000000.M1P1.slow"
+mv "$U/.Slow/tmp/1700000000.M1P1.slow" "$U/.Slow/new/1700000000.M1P1.slow"
+wait_synced primary 20 || fail "a delivery into a late new/ did not replicate: $(status_json primary)"
+same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after a folder made in two steps"
+ok "a folder whose new/ and tmp/ came after it: complete on the standby, the delivery replicated"
 
 # --- 3. the standby's disk fills, then grows -----------------------------
 mkdir -p "$T/tiny"
