@@ -408,7 +408,7 @@ fault_fsync() {
 	start syncd_standby fiu-run -x -f "$T/fiu" "$SYNCD" -c "$T/standby.conf" -f
 	wait_for 10 test -s "$T/standby/state/syncd.port" ||
 		round_fail "syncd under fiu-run did not start: $(tail -3 "$T/syncd_standby.log")"
-	fiu-ctrl -f "$T/fiu" -c "enable_random name=posix/io/sync/*,probability=$prob" \
+	timeout 10 fiu-ctrl -f "$T/fiu" -c "enable_random name=posix/io/sync/*,probability=$prob" \
 		"$PID_syncd_standby" || round_fail "fiu-ctrl failed"
 	logmark syncd_standby
 	d0=$(sd_durable)
@@ -552,7 +552,7 @@ verify() {
 	CATCHUP_S=$(awk "BEGIN {printf \"%.1f\", ($(date +%s%N) - $t0) / 1e9}")
 	deep=""
 	[ $((ROUND % 5)) != 0 ] || deep=--deep
-	if "$CTL" -c "$T/primary.conf" audit $deep --json >"$T/audit.json" 2>"$T/audit.err"; then
+	if timeout 300 "$CTL" -c "$T/primary.conf" audit $deep --json >"$T/audit.json" 2>"$T/audit.err"; then
 		AUDIT=clean
 		AUDITS_CLEAN=$((AUDITS_CLEAN + 1))
 	else
