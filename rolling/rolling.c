@@ -44,6 +44,7 @@
 #define LAG_RING 256	      /* unacknowledged batches tracked for lag */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define SESSION_LASTED_MS 10000 /* a session this long starts the backoff over */
 #define FENCED_RETRY_MS 30000
 #define DEFER_RETRY_MS 2000
 #define ACKED_WRITE_MS 1000
@@ -115,6 +116,7 @@ struct engine {
 	uint64_t committed_bytes;
 
 	uint64_t backoff_ms, next_try_ms;
+	uint64_t session_ms, session_lsn; /* when the session began, its durable lsn then */
 	uint64_t acked_written, acked_write_ms;
 	struct digest_cache *cache;
 
@@ -136,6 +138,15 @@ static void drop_queued(struct engine *g);
 
 static void disconnect(struct engine *g, enum state next)
 {
+	/* Only a session that got something acknowledged, or lasted, starts
+	 * the backoff over. One that fails at once every time (a standby
+	 * refusing each batch: disk full, failing fsync) backs off, rather
+	 * than being sent the same batch again several times a second. */
+	bool fruitful = g->c != NULL && (client_durable_lsn(g->c) > g->session_lsn ||
+					 now_mono_ms() - g->session_ms >= SESSION_LASTED_MS);
+
+	if (fruitful)
+		g->backoff_ms = 0;
 	client_free(&g->c);
 	jreader_free(&g->rd);
 	coalesce_reset(g->co);
@@ -254,6 +265,8 @@ static int connect_peer(struct engine *g, struct err *e)
 	o.journal_id = g->journal_id;
 	if (client_connect(&o, &g->c, &g->peer, e) < 0)
 		return -1;
+	g->session_ms = now_mono_ms();
+	g->session_lsn = client_durable_lsn(g->c);
 	full = g->peer.journal_id != g->journal_id || g->peer.durable_lsn == 0;
 	start = full ? 0 : g->peer.durable_lsn;
 	g->rd = jreader_open(g->jdir, start, &gap, e);
@@ -266,7 +279,6 @@ static int connect_peer(struct engine *g, struct err *e)
 	}
 	g->read_lsn = start;
 	g->state = ST_CONNECTED;
-	g->backoff_ms = 0;
 	g->connected_ns = now_real_ns();
 	if (g->node.fenced)
 		mark_fenced(g, false, 0);
@@ -467,10 +479,28 @@ static int retry_deferred(struct engine *g, struct err *e)
 static int barrier(struct engine *g, const struct jrec *r, struct err *e)
 {
 	char *path = xstrndup(r->path.p, r->path.len), *to = xstrndup(r->path2.p, r->path2.len);
+	struct md_class mc;
 	int rc = 0;
 
 	switch (r->type) {
 	case JR_FOLDER_CREATE:
+		md_classify(g->rules, slice_cstr(path), true, &mc);
+		if (mc.kind == MD_SUBDIR) {
+			/* A folder's cur/, new/ or tmp/ made after the folder was
+			 * compared: a compare does not see an empty one missing
+			 * (and every delivery into it would then be asked for again
+			 * and again), so it is created as such, after its folder. */
+			char *folder = xstrndup(mc.folder.p, mc.folder.len);
+
+			if (folder[0] != '\0')
+				rc = reconcile(g, folder, r->lsn, false, e);
+			free(folder);
+			if (rc == 0)
+				rc = client_mkdir(g->c, r->lsn, path, e);
+			break;
+		}
+		rc = reconcile(g, path, r->lsn, false, e);
+		break;
 	case JR_RESCAN:
 		rc = reconcile(g, path, r->lsn, (r->flags & JR_F_DEEP) != 0, e);
 		break;

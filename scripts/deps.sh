@@ -7,7 +7,8 @@ pkgs="build-essential autoconf automake pkg-config librsync-dev libinotifytools0
 zlib1g-dev libssl-dev check openssl rsync groff-base iproute2 procps psmisc
 systemd"
 # mandoc: tests/e2e/manpages.sh lints the pages with it when installed.
-[ "${1:-}" = "--test" ] && pkgs="$pkgs clang mandoc"
+# fiu-utils: fiu-run, for the failing-fsync rounds of tests/fault/soak.sh.
+[ "${1:-}" = "--test" ] && pkgs="$pkgs clang mandoc fiu-utils"
 
 missing=""
 for p in $pkgs; do

@@ -240,6 +240,41 @@ int apply_data(struct apply *a, const struct w_data *m, struct err *e)
 
 /* ------------------------------------------------------------- names */
 
+/* Removes the file at a checked path, and content pending for it. */
+static int unlink_file(struct apply *a, const char *path, struct err *e)
+{
+	const char *name;
+	int pfd, r = 0;
+
+	ap_pend_drop(a, path, false, NULL);
+	pfd = ap_open_parent(a, path, &name, e);
+	if (pfd == -2)
+		return 0; /* gone with its directory */
+	if (pfd < 0)
+		return -1;
+	if (unlinkat(pfd, name, 0) == 0) {
+		ap_touch(a, path, true, ap_dev_of(pfd));
+		a->st.unlinks++;
+	} else if (errno == EISDIR) {
+		r = err_set(e, WE_PATH, "'%s' is a directory: RMTREE removes directories", path);
+	} else if (errno != ENOENT) {
+		r = ap_fail_sys(e, "unlink '%s' failed", path);
+	}
+	close(pfd);
+	return r;
+}
+
+/* A file renamed into a folder this node does not have (the sender created
+ * it and renamed or deleted it again before this was sent): the rename
+ * cannot be done, but the sender no longer has the file under its old
+ * name, so it goes here too, and the target is needed (the sender sends it,
+ * or an UNLINK if it is gone there as well). Kept, the old name would be a
+ * message the primary has moved or expunged: seen twice, or back. */
+static int rename_nowhere(struct apply *a, const char *from, struct err *e)
+{
+	return unlink_file(a, from, e) < 0 ? -1 : need(a);
+}
+
 /* A pending file moves to another name: retarget it, and remove what the
  * old name held on disk. */
 static int retarget(struct apply *a, struct pend *p, const char *from, const char *to,
@@ -249,7 +284,7 @@ static int retarget(struct apply *a, struct pend *p, const char *from, const cha
 	int fpfd, tpfd = ap_open_parent(a, to, &tname, e);
 
 	if (tpfd == -2)
-		return need(a);
+		return rename_nowhere(a, from, e);
 	if (tpfd < 0)
 		return -1;
 	free(p->path);
@@ -354,7 +389,9 @@ static int rename_on_disk(struct apply *a, const char *from, const char *to, str
 	tpfd = ap_open_parent(a, to, &tname, e);
 	if (tpfd < 0) {
 		close(fpfd);
-		return tpfd == -2 ? need(a) : -1;
+		if (tpfd == -2)
+			return dir ? need(a) : rename_nowhere(a, from, e);
+		return -1;
 	}
 	ap_pend_drop(a, to, false, NULL); /* the rename replaces it */
 	r = renameat(fpfd, fname, tpfd, tname);
@@ -470,27 +507,10 @@ int apply_link(struct apply *a, const struct w_link *m, struct err *e)
 int apply_unlink(struct apply *a, const struct w_unlink *m, struct err *e)
 {
 	char path[SP_PATH_MAX + 1];
-	const char *name;
-	int pfd, r = 0;
 
 	if (check_path(a, m->path, PK_FILE, path, e) < 0)
 		return -1;
-	ap_pend_drop(a, path, false, NULL);
-	pfd = ap_open_parent(a, path, &name, e);
-	if (pfd == -2)
-		return 0; /* gone with its directory */
-	if (pfd < 0)
-		return -1;
-	if (unlinkat(pfd, name, 0) == 0) {
-		ap_touch(a, path, true, ap_dev_of(pfd));
-		a->st.unlinks++;
-	} else if (errno == EISDIR) {
-		r = err_set(e, WE_PATH, "'%s' is a directory: RMTREE removes directories", path);
-	} else if (errno != ENOENT) {
-		r = ap_fail_sys(e, "unlink '%s' failed", path);
-	}
-	close(pfd);
-	return r;
+	return unlink_file(a, path, e);
 }
 
 int apply_mkdir(struct apply *a, const struct w_mkdir *m, struct err *e)

@@ -780,9 +780,14 @@ static int serve(struct session *ss, struct err *e)
 			return 1;
 		}
 		if (conn_recv(ss->conn, &f, &m, wait, e) < 0) {
-			if (e->code == ETIMEDOUT && now_mono_ms() - last < timeout)
+			if (e->code != ETIMEDOUT)
+				return -1;
+			if (now_mono_ms() - last < timeout)
 				continue;
-			return -1;
+			/* Say how long it really was, not the last short wait. */
+			return err_set(e, ETIMEDOUT, "no message from %s within %" PRIu64 " ms%s",
+				       conn_peer(ss->conn), timeout,
+				       ss->batch_open ? " in the middle of a batch" : "");
 		}
 		last = now_mono_ms();
 		if (dispatch(ss, &f, &m, e) < 0)

@@ -253,12 +253,26 @@ START_TEST(test_rename)
 	/* both missing: NEED */
 	ck_assert_int_eq(rename_op("bob/Maildir/new/2.M2", "bob/Maildir/cur/2.M2:2,S"), 1);
 	ck_assert_uint_eq(apply_get_stats(ap)->needs, 1);
-	/* target directory missing: NEED */
+	/* Target folder missing (the sender created it and renamed it away
+	 * again before this was sent): NEED the target, and the source goes,
+	 * since the sender no longer has it by that name; after the commit too. */
 	ck_assert_int_eq(rename_op("bob/Maildir/cur/1.M1:2,S", "bob/Maildir/.X/cur/1.M1:2,S"), 1);
-	ck_assert(present("bob/Maildir/cur/1.M1:2,S"));
+	ck_assert_uint_eq(apply_get_stats(ap)->needs, 2);
+	ck_assert(!present("bob/Maildir/cur/1.M1:2,S"));
+	commit();
+	ck_assert(!present("bob/Maildir/cur/1.M1:2,S"));
+	ck_assert(!present("bob/Maildir/.X"));
+	/* The same with content still pending under the source name. */
+	ck_assert_int_eq(put("bob/Maildir/new/3.M3", "three"), 0);
+	ck_assert_int_eq(rename_op("bob/Maildir/new/3.M3", "bob/Maildir/.X/cur/3.M3:2,S"), 1);
+	commit();
+	ck_assert(!present("bob/Maildir/new/3.M3"));
+	ck_assert_int_eq(staged(), 0);
 
 	/* Renaming pending content retargets it, and the old name's file
 	 * on disk goes (as it would applying the two in order). */
+	ck_assert_int_eq(put("bob/Maildir/cur/1.M1:2,S", "one"), 0);
+	commit();
 	ck_assert_int_eq(put("bob/Maildir/cur/1.M1:2,S", "one v2"), 0);
 	ck_assert_int_eq(rename_op("bob/Maildir/cur/1.M1:2,S", "bob/Maildir/cur/1.M1:2,RS"), 0);
 	ck_assert(!present("bob/Maildir/cur/1.M1:2,S"));

@@ -8,17 +8,24 @@
  * Listens on a free port (written to LISTEN_PORT_FILE) and forwards each
  * connection to 127.0.0.1:TARGET_PORT. The fault mode is read from the
  * file LISTEN_PORT_FILE.mode whenever it changes, so a test switches
- * modes without restarting the proxy:
+ * modes without restarting the proxy (connections already open get a
+ * fault point of the new mode, counted from their current position):
  *   pass            forward faithfully
  *   cut N           close each connection after a random 1..N bytes
  *                   (either direction), mid-frame
  *   stall MS N      after a random 1..N bytes, stop forwarding for MS ms
+ *   half N          after a random 1..N bytes (either direction), deliver
+ *                   the bytes up to that point and then nothing more:
+ *                   a frame half written, then silence with the
+ *                   connection still open (a peer that froze, a network
+ *                   partition); both ends must notice by their timeouts.
+ *                   Closes once either end does, or after 60 s
  *   corrupt N       flip one bit at a random offset within the first 1..N
  *                   bytes from client to server (plaintext links only;
  *                   the receiver must detect and refuse it)
  *   refuse          accept and close at once
  * Counters go to LISTEN_PORT_FILE.stats ("connections=N cuts=N stalls=N
- * corruptions=N") after every event. Single-threaded, poll-based.
+ * corruptions=N halves=N") after every event. Single-threaded, poll-based.
  */
 #include "config.h"
 
@@ -39,20 +46,24 @@
 #include "fsutil.h"
 
 #define MAXPAIRS 32
+#define HALF_HOLD_S 60 /* a silenced connection is closed after this long */
 
-enum mode { M_PASS, M_CUT, M_STALL, M_CORRUPT, M_REFUSE };
+enum mode { M_PASS, M_CUT, M_STALL, M_CORRUPT, M_HALF, M_REFUSE };
 
 struct pair {
 	int fd[2];		  /* 0 = client side, 1 = server side */
 	uint64_t moved, budget;	  /* bytes forwarded; fault point */
 	bool faulted;
+	time_t silenced;	  /* half mode: since when nothing is forwarded; 0 = not */
 };
+
+static struct pair pairs[MAXPAIRS];
 
 static struct {
 	enum mode mode;
 	uint64_t n, ms;
 	struct timespec mtime;
-	uint64_t connections, cuts, stalls, corruptions;
+	uint64_t connections, cuts, stalls, corruptions, halves;
 	uint64_t seed;
 	char statsfile[4200], modefile[4200];
 } px = {.seed = 12345, .n = 1};
@@ -88,19 +99,30 @@ static void read_mode(void)
 		px.mode = M_STALL;
 	else if (sscanf(line, "corrupt %lu", &px.n) == 1)
 		px.mode = M_CORRUPT;
+	else if (sscanf(line, "half %lu", &px.n) == 1)
+		px.mode = M_HALF;
 	else if (strncmp(line, "refuse", 6) == 0)
 		px.mode = M_REFUSE;
 	else
 		px.mode = M_PASS;
 	if (px.n == 0)
 		px.n = 1;
+	/* Connections already open get a fault point of the new mode too,
+	 * counted from where they are. */
+	for (int i = 0; i < MAXPAIRS; i++) {
+		if (pairs[i].fd[0] >= 0 && pairs[i].silenced == 0) {
+			pairs[i].budget = pairs[i].moved + 1 + rnd() % px.n;
+			pairs[i].faulted = false;
+		}
+	}
 }
 
 static void write_stats(void)
 {
 	char text[256];
-	int n = snprintf(text, sizeof(text), "connections=%lu cuts=%lu stalls=%lu corruptions=%lu\n",
-			 px.connections, px.cuts, px.stalls, px.corruptions);
+	int n = snprintf(text, sizeof(text),
+			 "connections=%lu cuts=%lu stalls=%lu corruptions=%lu halves=%lu\n",
+			 px.connections, px.cuts, px.stalls, px.corruptions, px.halves);
 
 	fs_write_atomic(AT_FDCWD, px.statsfile, text, (size_t)n, 0644, NULL);
 }
@@ -153,9 +175,11 @@ static void forward(struct pair *p, int from)
 		close_pair(p);
 		return;
 	}
+	if (p->silenced != 0)
+		return; /* half written: swallow everything from now on */
 	len = (size_t)n;
 	if (!p->faulted && px.mode != M_PASS && p->moved + len >= p->budget) {
-		size_t at = (size_t)(p->budget - p->moved);
+		size_t at = p->budget > p->moved ? (size_t)(p->budget - p->moved) : 0;
 
 		if (px.mode == M_CUT) {
 			/* Deliver up to the cut point, then drop the connection. */
@@ -163,6 +187,15 @@ static void forward(struct pair *p, int from)
 			px.cuts++;
 			write_stats();
 			close_pair(p);
+			return;
+		}
+		if (px.mode == M_HALF) {
+			/* Deliver up to the fault point, then go silent, still open. */
+			fs_write_all(p->fd[!from], buf, at);
+			px.halves++;
+			p->faulted = true;
+			p->silenced = time(NULL);
+			write_stats();
 			return;
 		}
 		if (px.mode == M_CORRUPT && from == 0) {
@@ -186,7 +219,6 @@ static void forward(struct pair *p, int from)
 
 int main(int argc, char **argv)
 {
-	struct pair pairs[MAXPAIRS];
 	unsigned port, target;
 	char line[32];
 	int lfd, n;
@@ -230,7 +262,7 @@ int main(int argc, char **argv)
 			if (c >= 0 && (px.mode == M_REFUSE || slot < 0 || (s = connect_target(target)) < 0)) {
 				close(c);
 			} else if (c >= 0) {
-				pairs[slot] = (struct pair){{c, s}, 0, 1 + rnd() % px.n, false};
+				pairs[slot] = (struct pair){{c, s}, 0, 1 + rnd() % px.n, false, 0};
 			}
 			write_stats();
 		}
@@ -239,6 +271,9 @@ int main(int argc, char **argv)
 				if (pairs[i].fd[side] >= 0 && p[1 + 2 * i + side].revents)
 					forward(&pairs[i], side);
 			}
+			if (pairs[i].fd[0] >= 0 && pairs[i].silenced != 0 &&
+			    time(NULL) - pairs[i].silenced > HALF_HOLD_S)
+				close_pair(&pairs[i]);
 		}
 	}
 }

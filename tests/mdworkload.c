@@ -48,6 +48,7 @@ struct state {
 	char **folders; /* every folder, relative to ROOT */
 	size_t nf, capf;
 	unsigned long counter;
+	unsigned long delivered; /* messages this run wrote */
 };
 
 static void die(const char *what, const char *path)
@@ -168,6 +169,7 @@ static void deliver(struct state *st, const char *folder)
 	size_t size = 200 + pick(3800);
 	unsigned long n = ++st->counter;
 
+	st->delivered++;
 	snprintf(name, sizeof(name), "%ld.M%luP%ld.mdwork", (long)time(NULL), n, (long)getpid());
 	join(tmp, st->root, folder, "tmp");
 	path_add(tmp, name);
@@ -302,7 +304,9 @@ static bool is_inbox(const char *f)
 	return n >= 8 && strcmp(f + n - 8, "/Maildir") == 0;
 }
 
-/* Creates, renames or deletes a Maildir++ folder (never an INBOX). */
+/* Creates, renames or deletes a Maildir++ folder (never an INBOX). New
+ * names carry the pid, so that runs one after the other on a tree do not
+ * collide. */
 static void folder_op(struct state *st)
 {
 	const char *f = st->folders[pick(st->nf)];
@@ -311,7 +315,7 @@ static void folder_op(struct state *st)
 
 	user_of(f, user);
 	if (is_inbox(f) || what == 0) {
-		pathf(rel, "%s/.F%lu", user, ++st->counter);
+		pathf(rel, "%s/.F%luP%ld", user, ++st->counter, (long)getpid());
 		mkfolder(st, rel);
 		add_folder(st, rel);
 		for (int i = 0, n = (int)pick(4); i < n; i++)
@@ -320,7 +324,7 @@ static void folder_op(struct state *st)
 	}
 	join(from, st->root, f, "");
 	if (what == 1) {
-		pathf(rel, "%s/.R%lu", user, ++st->counter);
+		pathf(rel, "%s/.R%luP%ld", user, ++st->counter, (long)getpid());
 		join(to, st->root, rel, "");
 		if (rename(from, to) < 0)
 			die("rename", from);
@@ -489,7 +493,8 @@ static void run(struct state *st, struct counts c, long rate)
 		}
 		pace(++done, rate, &t0);
 	}
-	printf("mdworkload: %ld operations, %zu messages in %zu folders\n", done, st->nm, st->nf);
+	printf("mdworkload: %ld operations, %zu messages in %zu folders, delivered=%lu\n", done,
+	       st->nm, st->nf, st->delivered);
 }
 
 static void state_free(struct state *st)

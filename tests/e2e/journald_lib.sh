@@ -9,8 +9,6 @@
 . "$(dirname "$0")/lib.sh"
 
 JREPLAY=$top_builddir/tests/jreplay
-WORKLOAD=$top_builddir/tests/mdworkload
-INOTIFY_LOCK=${TMPDIR:-/tmp}/mdrepl-e2e-inotify.lock
 JD_PID=""
 
 # jd_use NAME [ROLE]: selects (and creates) the node in $T/NAME.

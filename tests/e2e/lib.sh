@@ -14,8 +14,21 @@ CTL=$top_builddir/ctl/mdreplctl
 T=$(mktemp -d "${TMPDIR:-/tmp}/mdrepl-e2e.XXXXXX")
 PIDS=""
 
+# ours PID: PID is a child of this shell. Pids are recycled (pid_max is
+# 32768 here): a process that died long ago must not be killed in its stead.
+ours() {
+	[ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ]
+}
+
+# forget PID: drops PID from the processes killed on exit.
+forget() {
+	PIDS=$(for p in $PIDS; do [ "$p" = "$1" ] || printf '%s ' "$p"; done)
+}
+
 cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
+	for p in $PIDS; do
+		if ours "$p"; then kill -9 "$p" 2>/dev/null || true; fi
+	done
 	wait 2>/dev/null || true
 	if [ "${KEEP_TMP:-}" = "" ]; then rm -rf "$T"; else echo "kept $T" >&2; fi
 }
@@ -157,12 +170,48 @@ start_syncd() {
 }
 
 # crash NAME: kill -9 a daemon started with `start`, and its children
-# (syncd's session processes), as a crash would.
+# (syncd's session processes), as a crash would. Stopped first, it forks
+# no new child meanwhile; returns once the children are gone too (their
+# locks released: a daemon started next must not find them held).
 crash() {
 	eval "pid=\$PID_$1"
-	pkill -9 -P "$pid" 2>/dev/null || true
-	kill -9 "$pid" 2>/dev/null || true
+	if ours "$pid"; then
+		kill -STOP "$pid" 2>/dev/null || true
+		kids=$(pgrep -P "$pid" || true)
+		kill -9 $kids "$pid" 2>/dev/null || true
+		for k in $kids; do wait_for 10 gone "$k" || true; done
+	fi
 	wait "$pid" 2>/dev/null || true
+	forget "$pid"
+}
+
+# gone PID: no such process, or only its zombie (its files are closed).
+gone() {
+	case $(ps -o stat= -p "$1" 2>/dev/null) in Z* | "") return 0 ;; esac
+	return 1
+}
+
+# running NAME: the daemon started with `start` is alive (not a zombie).
+running() {
+	eval "pid=\${PID_$1:-}"
+	[ -n "$pid" ] && ours "$pid" && ! gone "$pid"
+}
+
+# stop_daemon NAME [SECONDS]: SIGTERM, as systemd stops it; waits (10 s by
+# default) for it to exit; returns 1 (after a kill -9) if it did not.
+stop_daemon() {
+	eval "pid=\$PID_$1"
+	rc=0
+	if running "$1"; then
+		kill -TERM "$pid"
+		if ! wait_for "${2:-10}" eval "! running $1"; then
+			crash "$1"
+			rc=1
+		fi
+	fi
+	wait "$pid" 2>/dev/null || true
+	forget "$pid"
+	return $rc
 }
 
 # status NODE: mdreplctl status --json for the node.
@@ -171,6 +220,10 @@ status_json() {
 }
 
 FAULTPROXY=$top_builddir/tests/faultproxy
+WORKLOAD=$top_builddir/tests/mdworkload
+# Held shared while a journald starts, exclusively while a test lowers
+# fs.inotify.max_queued_events (which a new inotify instance inherits).
+INOTIFY_LOCK=${TMPDIR:-/tmp}/mdrepl-e2e-inotify.lock
 
 # pin_port NODE: makes NODE's syncd listen on the port it got, from now
 # on, so restarts keep it.

@@ -4,8 +4,12 @@
 # every message present exactly once:
 #  1. kill -9 of syncclient, syncd and journald at random moments under
 #     load, KILLS times each (default 10), restarted each time;
-#  2. the connection cut mid-batch, again and again, by a proxy;
-#  3. the standby's mail root on a tiny tmpfs that fills, then grows.
+#  2. the connection cut mid-batch, again and again, by a proxy; a message
+#     moved into a new folder that is renamed before the move is sent; a
+#     folder whose new/ and tmp/ are made a moment after it;
+#  3. the standby's mail root on a tiny tmpfs that fills (the primary backs
+#     off rather than resend the refused batch several times a second),
+#     then grows.
 . "$(dirname "$0")/lib.sh"
 
 KILLS=${FAULT_KILLS:-10}
@@ -59,6 +63,43 @@ echo pass >"$T/proxy.port.mode"
 check_converged "connection cuts"
 ok "connection cut mid-batch $(sed -n 's/.*cuts=\([0-9]*\).*/\1/p' "$T/proxy.port.stats") times: converged, every message once"
 
+# --- 2b. a message moved into a folder renamed before it is sent ----------
+# While the syncclient is down, a folder is created, a message moved into
+# it and the folder renamed. The replay cannot do the move (its target
+# folder never reaches the standby), and the message must not stay behind
+# in its old folder there (found by tests/fault/soak.sh).
+crash syncclient_primary
+U=$(echo "$T"/primary/mail/dom*/user3/Maildir)
+m=$(ls "$U/cur" | head -n 1)
+[ -n "$m" ] || fail "no message in $U/cur"
+mkdir "$U/.Fresh" "$U/.Fresh/cur" "$U/.Fresh/new" "$U/.Fresh/tmp"
+sleep 0.5 # journald watches the new folder
+mv "$U/cur/$m" "$U/.Fresh/cur/$m"
+sleep 0.2
+mv "$U/.Fresh" "$U/.Renamed"
+wait_for 10 eval '"$CTL" -c "$T/primary.conf" journal dump | grep -q "folder_rename .*/.Fresh -> "' ||
+	fail "the folder rename was not journaled"
+"$CTL" -c "$T/primary.conf" journal dump | grep -q "rename .*/cur/$m -> .*/.Fresh/cur/$m" ||
+	fail "the move into the new folder was not journaled as a rename"
+start syncclient_primary "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
+check_converged "a move into a folder renamed before it was sent"
+[ -f "$(echo "$T"/standby/mail/dom*/user3/Maildir)/.Renamed/cur/$m" ] || fail "the message is not in .Renamed"
+ok "a message moved into a folder renamed before it was sent: only in the renamed folder"
+
+# --- 2c. a folder whose new/ and tmp/ come a moment after it ---------------
+# The folder's compare sees cur/ only; new/ and tmp/ (empty, which no
+# digest shows) must still reach the standby, or every delivery into new/
+# is asked for again and again (found by tests/fault/soak.sh).
+mkdir "$U/.Slow" "$U/.Slow/cur"
+sleep 1
+mkdir "$U/.Slow/new" "$U/.Slow/tmp"
+sleep 1
+printf 'From: a@example.net\r\n\r\nslow\r\n' >"$U/.Slow/tmp/1700000000.M1P1.slow"
+mv "$U/.Slow/tmp/1700000000.M1P1.slow" "$U/.Slow/new/1700000000.M1P1.slow"
+wait_synced primary 20 || fail "a delivery into a late new/ did not replicate: $(status_json primary)"
+same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after a folder made in two steps"
+ok "a folder whose new/ and tmp/ came after it: complete on the standby, the delivery replicated"
+
 # --- 3. the standby's disk fills, then grows -----------------------------
 mkdir -p "$T/tiny"
 used=$(du -sk "$T/standby/mail" | cut -f1)
@@ -89,6 +130,12 @@ start syncclient_primary "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
 "$MAILGEN" load "$T/primary/mail" --rate 200 --seconds 10 --mix 100,0,0,0,0,0 --seed 36 >/dev/null
 wait_for 30 grep -qi 'no space' "$T/syncd_standby.log" ||
 	fail "the standby's disk never filled"
+# A standby that refuses every batch is not sent it again and again several
+# times a second: the rolling engine backs off (up to 5 s between tries).
+tries=$(grep -c 'replicating to' "$T/syncclient_primary.log")
+sleep 4
+tries=$(($(grep -c 'replicating to' "$T/syncclient_primary.log") - tries))
+[ "$tries" -le 4 ] || fail "$tries sessions in 4 s with a standby whose disk is full"
 # No partial file is visible while the disk is full.
 (cd "$T/tiny" && find . -path '*/cur/*' -type f -o -path '*/new/*' -type f) >"$T/visible"
 (cd "$T/tiny" && tr '\n' '\0' <"$T/visible" | xargs -0 -r sha256sum) >"$T/visible.s"
