@@ -24,19 +24,7 @@
 USERS=${AUDIT_USERS:-200}
 MESSAGES=${AUDIT_MESSAGES:-20000}
 
-write_conf primary primary
-write_conf standby standby
-"$MAILGEN" populate "$T/primary/mail" --users "$USERS" --messages "$MESSAGES" --folders 4 \
-	--big 0 --seed 21
-start_syncd standby
-set_peer primary "$PORT_standby"
-cat >>"$T/primary.conf" <<CONF
-[journal]
-fsync_interval_ms = 20
-[audit]
-settle_timeout_s = 20
-CONF
-"$SYNCCLIENT" -c "$T/primary.conf" --all >"$T/sync.out" 2>&1 || fail "full sync: $(cat "$T/sync.out")"
+audit_pair "$USERS" "$MESSAGES" 21
 AUDIT="$CTL -c $T/primary.conf audit"
 
 # field NAME FILE: a number or string from a one-line JSON report.

@@ -13,19 +13,7 @@ MESSAGES=${AUDIT_LIVE_MESSAGES:-4000}
 RATE=${AUDIT_LIVE_RATE:-150}
 SECONDS_LOAD=${AUDIT_LIVE_SECONDS:-25}
 
-write_conf primary primary
-write_conf standby standby
-"$MAILGEN" populate "$T/primary/mail" --users "$USERS" --messages "$MESSAGES" --folders 4 \
-	--big 0 --seed 31
-start_syncd standby
-set_peer primary "$PORT_standby"
-cat >>"$T/primary.conf" <<CONF
-[journal]
-fsync_interval_ms = 20
-[audit]
-settle_timeout_s = 20
-CONF
-"$SYNCCLIENT" -c "$T/primary.conf" --all >"$T/sync.out" 2>&1 || fail "full sync: $(cat "$T/sync.out")"
+audit_pair "$USERS" "$MESSAGES" 31
 start_primary primary
 wait_synced primary 60 || fail "rolling replication did not catch up: $(status_json primary)"
 

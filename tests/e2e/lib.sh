@@ -275,3 +275,22 @@ unique_bases() {
 		LC_ALL=C sort | uniq -d >"$T/dups"
 	[ ! -s "$T/dups" ] || { echo "duplicated messages: $(head -3 "$T/dups")" >&2; return 1; }
 }
+
+# audit_pair USERS MESSAGES SEED: a generated primary full-synced to a
+# standby, with the journal and audit settings the audit tests use.
+audit_pair() {
+	write_conf primary primary
+	write_conf standby standby
+	"$MAILGEN" populate "$T/primary/mail" --users "$1" --messages "$2" --folders 4 \
+		--big 0 --seed "$3"
+	start_syncd standby
+	set_peer primary "$PORT_standby"
+	cat >>"$T/primary.conf" <<CONF
+[journal]
+fsync_interval_ms = 20
+[audit]
+settle_timeout_s = 20
+CONF
+	"$SYNCCLIENT" -c "$T/primary.conf" --all >"$T/sync.out" 2>&1 ||
+		fail "full sync: $(cat "$T/sync.out")"
+}
