@@ -33,6 +33,8 @@
 #define MAX_INFLIGHT 64
 #define MAX_XFERS 16		  /* large files in progress at once */
 #define XFER_ROUND (1u << 20)	  /* bytes of them sent per round */
+#define NEED_SLOTS 4096		  /* needs remembered per session (lossy) */
+#define NEED_TRIES 3		  /* times one need is answered before giving up */
 
 /* A lossy, direct-mapped cache from a 32-byte key to a path. */
 struct keymap {
@@ -54,6 +56,13 @@ struct sigent {
 struct need {
 	uint64_t lsn;
 	char *path;
+};
+
+/* A need answered before in this session, and how often: one that comes
+ * back after its answer was applied is missing more than the file. */
+struct need_seen {
+	uint64_t key; /* 0: free */
+	unsigned times;
 };
 
 struct inflight {
@@ -86,6 +95,7 @@ struct client {
 	uint64_t received_lsn, applied_lsn, durable_lsn;
 	struct need *needs;
 	size_t nneeds, needcap;
+	struct need_seen *seen; /* NEED_SLOTS, made at the first need */
 	uint32_t next_xfer;
 	struct xfer *xfers; /* in progress, oldest first */
 	size_t nxfers;
@@ -310,6 +320,7 @@ void client_free(struct client **cp)
 	for (size_t i = 0; i < c->nneeds; i++)
 		free(c->needs[i].path);
 	free(c->needs);
+	free(c->seen);
 	while (c->xfers != NULL)
 		xfer_done(c, &c->xfers);
 	keymap_free(&c->inodes);
@@ -1166,39 +1177,104 @@ int client_setattr(struct client *c, uint64_t lsn, const char *path, struct err 
 
 /* ------------------------------------------------------------- batching */
 
-/* Answers NEEDs: the content after all, or an unlink that resolves the
- * need when the file is gone here too. */
+/* How many times this need has now been asked for in this session
+ * (lossy: a need pushed out by others counts from 1 again). */
+static unsigned need_times(struct client *c, const struct need *n)
+{
+	uint64_t key = n->lsn * 0x9e3779b97f4a7c15ULL, h;
+	struct need_seen *s;
+
+	for (const char *p = n->path; *p != '\0'; p++)
+		key = (key ^ (uint8_t)*p) * 1099511628211ULL; /* FNV-1a */
+	key |= 1;
+	if (c->seen == NULL)
+		c->seen = xcalloc(NEED_SLOTS, sizeof(*c->seen));
+	h = key ^ (key >> 31);
+	s = &c->seen[h % NEED_SLOTS];
+	if (s->key != key) {
+		s->key = key;
+		s->times = 0;
+	}
+	return ++s->times;
+}
+
+/* Sends MKDIR for each directory above path, top-down: a need that came
+ * back after its answer lacks a directory on the standby (removed there by
+ * hand, say), and only the sender knows what each should be. */
+static int mkdir_ancestors(struct client *c, uint64_t lsn, const char *path, struct err *e)
+{
+	char dir[SP_PATH_MAX + 1];
+	size_t len = strlen(path);
+
+	if (len > SP_PATH_MAX)
+		return 0;
+	memcpy(dir, path, len + 1);
+	for (char *slash = strchr(dir, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+		int r;
+
+		*slash = '\0';
+		r = client_mkdir(c, lsn, dir, e);
+		*slash = '/';
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Answers one need: the content after all, or an unlink that resolves it
+ * when the file is gone here too; a directory is created. */
+static int answer_need(struct client *c, const struct need *n, struct err *e)
+{
+	/* The path comes from the peer: resolve it only through safepath. */
+	int dfd = sp_open(c->o.rootfd, n->path, O_RDONLY | O_DIRECTORY, 0, NULL);
+	bool dropped = false;
+	int r;
+
+	if (dfd >= 0) {
+		/* A folder rename the peer could not do: the caller's rescan of
+		 * the folder fills it. */
+		close(dfd);
+		return client_mkdir(c, n->lsn, n->path, e);
+	}
+	r = send_put(c, n->lsn, n->path, false, &dropped, e);
+	if (r == 1) {
+		/* Unreadable here for now: the hold stays until a rescan. */
+		log_warn("%s", e->msg);
+		r = 0;
+	} else if (r == 0 && dropped) {
+		union w_msg m = {.unlink = {.lsn = n->lsn, .path = slice_cstr(n->path)}};
+		c->st.dropped--; /* counted as the unlink below */
+		r = send_frame(c, W_UNLINK, &m, e);
+		count_op(c, 0);
+	}
+	c->st.needs++;
+	return r;
+}
+
+/* Answers NEEDs. One asked for again is answered with its directories
+ * first; one that still comes back ends the session with the reason
+ * rather than being resent as fast as the standby can refuse it. */
 static int answer_needs(struct client *c, struct err *e)
 {
 	while (c->nneeds > 0) {
 		struct need n = c->needs[--c->nneeds];
-		bool dropped = false;
-		/* The path comes from the peer: resolve it only through safepath. */
-		int dfd = sp_open(c->o.rootfd, n.path, O_RDONLY | O_DIRECTORY, 0, NULL);
-		int r;
+		unsigned times = need_times(c, &n);
+		int r = 0;
 
-		/* A directory (a folder rename the peer could not do): create it;
-		 * the caller's rescan of the folder fills it. */
-		if (dfd >= 0) {
-			close(dfd);
-			r = client_mkdir(c, n.lsn, n.path, e);
-			free(n.path);
-			if (r < 0)
-				return -1;
-			continue;
+		if (times >= NEED_TRIES) {
+			r = err_set(e, ERR_PROTO,
+				    "%s keeps asking for '%s' (lsn %" PRIu64 ") and cannot "
+				    "apply it, even with its directories made first; run "
+				    "'mdreplctl audit --repair' on the primary",
+				    conn_peer(c->conn), n.path, n.lsn);
+		} else if (times == 2) {
+			log_warn("%s asked again for '%s' (lsn %" PRIu64 "): creating its "
+				 "directories there first",
+				 conn_peer(c->conn), n.path, n.lsn);
+			r = mkdir_ancestors(c, n.lsn, n.path, e);
 		}
-		r = send_put(c, n.lsn, n.path, false, &dropped, e);
-		if (r == 1) {
-			/* Unreadable here for now: the hold stays until a rescan. */
-			log_warn("%s", e->msg);
-			r = 0;
-		} else if (r == 0 && dropped) {
-			union w_msg m = {.unlink = {.lsn = n.lsn, .path = slice_cstr(n.path)}};
-			c->st.dropped--; /* counted as the unlink below */
-			r = send_frame(c, W_UNLINK, &m, e);
-			count_op(c, 0);
-		}
-		c->st.needs++;
+		if (r == 0)
+			r = answer_need(c, &n, e);
 		free(n.path);
 		if (r < 0)
 			return -1;

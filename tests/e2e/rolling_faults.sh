@@ -100,6 +100,36 @@ wait_synced primary 20 || fail "a delivery into a late new/ did not replicate: $
 same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after a folder made in two steps"
 ok "a folder whose new/ and tmp/ came after it: complete on the standby, the delivery replicated"
 
+# --- 2d. directories removed on the standby by hand -----------------------
+# A delivery into a folder whose new/ (or the whole folder) is gone on the
+# standby was asked for (NEED) and resent in a loop, thousands of times a
+# second, with the standby's position stuck. The sender now makes the
+# missing directories when a need comes back; the audit repairs the rest.
+deliver_into() { # deliver_into FOLDER NAME
+	printf 'From: a@example.net\r\n\r\n%s\r\n' "$2" >"$1/tmp/$2"
+	mv "$1/tmp/$2" "$1/new/$2"
+}
+client_needs() { status_json primary | sed 's/.*"syncclient":{//' | jnum needs; }
+mkdir "$U/.Gone" "$U/.Gone/cur" "$U/.Gone/new" "$U/.Gone/tmp"
+mkdir "$U/.Gone2" "$U/.Gone2/cur" "$U/.Gone2/new" "$U/.Gone2/tmp"
+SU=$(echo "$T"/standby/mail/dom*/user3/Maildir)
+wait_for 20 test -d "$SU/.Gone2/tmp" || fail "the new folders did not reach the standby"
+wait_synced primary 20 || fail "not caught up before removing directories on the standby"
+needs0=$(client_needs)
+rmdir "$SU/.Gone/new"
+rm -r "$SU/.Gone2"
+deliver_into "$U/.Gone" 1700000001.M1P1.gone
+deliver_into "$U/.Gone2" 1700000002.M1P1.gone
+wait_synced primary 20 || fail "deliveries into directories removed on the standby did not replicate: $(status_json primary)"
+needs=$(($(client_needs) - needs0))
+[ "$needs" -le 8 ] || fail "$needs needs answered for two deliveries (a NEED loop)"
+[ -f "$SU/.Gone/new/1700000001.M1P1.gone" ] || fail "the delivery into .Gone/new is not on the standby"
+[ -f "$SU/.Gone2/new/1700000002.M1P1.gone" ] || fail "the delivery into .Gone2/new is not on the standby"
+same_trees "$T/primary/mail" "$T/standby/mail" 2>/dev/null && fail "expected .Gone2/cur and tmp still missing before the audit"
+"$CTL" -c "$T/primary.conf" audit --repair >"$T/repair.out" 2>&1 || true
+check_converged "audit --repair after directories were removed on the standby" 30
+ok "deliveries into directories removed on the standby: replicated with $needs needs, the audit repaired the rest"
+
 # --- 3. the standby's disk fills, then grows -----------------------------
 mkdir -p "$T/tiny"
 used=$(du -sk "$T/standby/mail" | cut -f1)
