@@ -87,6 +87,7 @@ struct engine {
 	struct w_hello peer;
 	struct jreader *rd;
 	uint64_t journal_id;
+	bool journal_awaited; /* the journal was missing at the last try */
 	uint64_t read_lsn; /* last record taken from the journal */
 	uint64_t read_time_ns;
 
@@ -260,8 +261,6 @@ static int connect_peer(struct engine *g, struct err *e)
 	bool gap = false, claimed = false, full;
 	uint64_t start;
 
-	if (journal_identity(g, e) < 0)
-		return err_prefix(e, "journal %s", g->jdir);
 	o.journal_id = g->journal_id;
 	if (client_connect(&o, &g->c, &g->peer, e) < 0)
 		return -1;
@@ -297,6 +296,20 @@ static void try_connect(struct engine *g)
 
 	if (now_mono_ms() < g->next_try_ms)
 		return;
+	if (journal_identity(g, &e) < 0) {
+		/* At boot the units may race: journald makes the journal a
+		 * moment later. Said once, and shown in status meanwhile. */
+		err_prefix(&e, "journal %s", g->jdir);
+		snprintf(g->last_error, sizeof(g->last_error), "%s", e.msg);
+		if (e.code != ENOENT)
+			log_error("%s", e.msg);
+		else if (!g->journal_awaited)
+			log_info("waiting for mdrepl-journald to start the journal: %s", e.msg);
+		g->journal_awaited = e.code == ENOENT;
+		disconnect(g, ST_DISCONNECTED);
+		return;
+	}
+	g->journal_awaited = false;
 	g->reconnects++;
 	if (connect_peer(g, &e) == 0)
 		return;

@@ -14,10 +14,19 @@ write_conf standby standby
 "$MAILGEN" populate "$T/primary/mail" --users 30 --messages 3000 --folders 4 --seed 21
 start_syncd standby
 set_peer primary "$PORT_standby"
-start_primary primary
+# syncclient first, as units may race at boot: it waits for the journal,
+# says so once (no error), and starts once journald has made it.
+start syncclient_primary "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
+wait_for 10 grep -q "waiting for mdrepl-journald" "$T/syncclient_primary.log" ||
+	fail "syncclient did not say it waits for the journal: $(cat "$T/syncclient_primary.log")"
+sleep 1
+! grep -q "error:" "$T/syncclient_primary.log" || fail "a missing journal logged an error: $(cat "$T/syncclient_primary.log")"
+[ "$(grep -c "waiting for mdrepl-journald" "$T/syncclient_primary.log")" = 1 ] ||
+	fail "the wait for the journal was logged more than once"
+start journald_primary "$JOURNALD" -c "$T/primary.conf" -f
 wait_synced primary 60 || fail "initial compare did not finish: $(status_json primary)"
 same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the initial compare"
-ok "initial full compare: identical"
+ok "syncclient started before journald waited for the journal; initial full compare: identical"
 
 "$MAILGEN" load "$T/primary/mail" --rate 200 --seconds "$SECONDS_LOAD" --seed 22 \
 	--standby "$T/standby/mail" --standby-state "$T/standby/state" >"$T/load.out"
