@@ -390,13 +390,35 @@ static void collect(const char *dir, struct folders *f)
 	closedir(d);
 }
 
-/* Picks a random message file in folder (cur/ or new/); false if none. */
-static bool pick_message(const char *folder, char *out, size_t len, bool *in_new)
+/* The message files of one folder, "cur/NAME" or "new/NAME": listed once
+ * when a workload starts, then kept up to date by its own operations, so
+ * that picking one costs the generator nothing next to the daemons it
+ * measures (a readdir per operation grew with the folders). */
+struct msgs {
+	char **v;
+	size_t n, cap;
+};
+
+static void msgs_add(struct msgs *m, const char *sub, const char *name)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? 2 * m->cap : 64;
+		m->v = xreallocarray(m->v, m->cap, sizeof(char *));
+	}
+	m->v[m->n++] = xasprintf("%s/%s", sub, name);
+}
+
+/* Removes entry i (order does not matter). */
+static void msgs_del(struct msgs *m, size_t i)
+{
+	free(m->v[i]);
+	m->v[i] = m->v[--m->n];
+}
+
+static void msgs_list(struct msgs *m, const char *folder)
 {
 	char p[PATH_MAX];
 	struct dirent *de;
-	unsigned seen = 0;
-	bool found = false;
 
 	for (int d = 0; d < 2; d++) {
 		DIR *dir;
@@ -405,19 +427,20 @@ static bool pick_message(const char *folder, char *out, size_t len, bool *in_new
 		dir = opendir(p);
 		if (dir == NULL)
 			continue;
-		/* Reservoir sampling: one pass, uniform choice. */
 		while ((de = readdir(dir)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			if (rnd_below(++seen) == 0) {
-				pathf(out, len, "%s/%s", p, de->d_name);
-				*in_new = d == 1;
-				found = true;
-			}
+			if (de->d_name[0] != '.')
+				msgs_add(m, d ? "new" : "cur", de->d_name);
 		}
 		closedir(dir);
 	}
-	return found;
+}
+
+static void msgs_free(struct msgs *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->v[i]);
+	free(m->v);
+	memset(m, 0, sizeof(*m));
 }
 
 /* ------------------------------------------------------------ workload */
@@ -432,6 +455,7 @@ struct delivery {
 
 struct load {
 	struct folders f;
+	struct msgs *m; /* per folder, as f */
 	struct buf msg;
 	struct delivery *dv;
 	size_t ndv, capdv;
@@ -447,6 +471,9 @@ struct load {
 /* A workload's state, freed at its end (the tests run mailgen under LSan). */
 static void load_free(struct load *l)
 {
+	for (size_t i = 0; l->m != NULL && i < l->f.n; i++)
+		msgs_free(&l->m[i]);
+	free(l->m);
 	folders_free(&l->f);
 	buf_free(&l->msg);
 	free(l->dv);
@@ -504,8 +531,9 @@ static struct delivery *index_get(struct load *l, const char *name, size_t len)
 enum { OP_DELIVER, OP_FLAG, OP_MOVE, OP_COPY, OP_EXPUNGE, OP_UIDLIST };
 static const char *const op_names[] = {"deliver", "flag", "move", "copy", "expunge", "uidlist"};
 
-static void deliver(struct load *l, const char *folder)
+static void deliver(struct load *l, size_t fi)
 {
+	const char *folder = l->f.v[fi];
 	char tmp[PATH_MAX], dst[PATH_MAX], base[200];
 	size_t size = message_size(2);
 	struct delivery *d;
@@ -526,81 +554,176 @@ static void deliver(struct load *l, const char *folder)
 	d->t_ns = now_real_ns();
 	if (rename(tmp, dst) < 0)
 		die(dst);
+	msgs_add(&l->m[fi], "new", base);
 }
 
-static void flag_change(const char *folder)
+/* Picks a random message of folder fi: its index, or -1 if it has none. */
+static ssize_t pick(struct load *l, size_t fi, char *path, size_t len)
 {
-	char src[PATH_MAX], dst[PATH_MAX], *slash, *colon;
-	bool in_new;
+	struct msgs *m = &l->m[fi];
+	size_t i;
 
-	if (!pick_message(folder, src, sizeof(src), &in_new))
-		return;
-	slash = strrchr(src, '/');
-	colon = strchr(slash, ':');
-	pathf(dst, sizeof(dst), "%s/cur/%.*s:2,%s", folder,
-		 (int)(colon ? (size_t)(colon - slash - 1) : strlen(slash + 1)), slash + 1,
-		 flag_sets[rnd_below(10)]);
-	if (strcmp(src, dst) != 0 && rename(src, dst) < 0 && errno != ENOENT)
-		die(dst);
+	if (m->n == 0)
+		return -1;
+	i = rnd_below(m->n);
+	pathf(path, len, "%s/%s", l->f.v[fi], m->v[i]);
+	return (ssize_t)i;
 }
 
-static void move_or_copy(const char *from, const char *to, bool copy)
+/* A rename or link that found its source gone (someone else's change):
+ * the list forgets it. */
+static bool done_or_gone(struct msgs *m, ssize_t i, int r, const char *what)
+{
+	if (r == 0)
+		return true;
+	if (errno != ENOENT)
+		die(what);
+	msgs_del(m, (size_t)i);
+	return false;
+}
+
+static void flag_change(struct load *l, size_t fi)
+{
+	struct msgs *m = &l->m[fi];
+	char src[PATH_MAX], dst[PATH_MAX], *name, *colon;
+	ssize_t i = pick(l, fi, src, sizeof(src));
+
+	if (i < 0)
+		return;
+	name = strchr(m->v[i], '/') + 1;
+	colon = strchr(name, ':');
+	pathf(dst, sizeof(dst), "%s/cur/%.*s:2,%s", l->f.v[fi],
+	      (int)(colon ? (size_t)(colon - name) : strlen(name)), name, flag_sets[rnd_below(10)]);
+	if (strcmp(src, dst) == 0 || !done_or_gone(m, i, rename(src, dst), dst))
+		return;
+	free(m->v[i]);
+	m->v[i] = xstrdup(dst + strlen(l->f.v[fi]) + 1);
+}
+
+static void move_or_copy(struct load *l, size_t from, size_t to, bool copy)
 {
 	char src[PATH_MAX], dst[PATH_MAX], base[200];
-	bool in_new;
 	struct stat st;
+	ssize_t i;
 
-	if (strcmp(from, to) == 0 || !pick_message(from, src, sizeof(src), &in_new))
+	if (from == to || (i = pick(l, from, src, sizeof(src))) < 0)
 		return;
 	if (copy) {
 		/* Dovecot copies by hard link under a new name. */
-		if (stat(src, &st) < 0)
+		if (stat(src, &st) < 0) {
+			done_or_gone(&l->m[from], i, -1, src);
 			return;
+		}
 		base_name(base, sizeof(base), (size_t)st.st_size);
-		pathf(dst, sizeof(dst), "%s/cur/%s:2,S", to, base);
-		if (link(src, dst) < 0 && errno != ENOENT)
-			die(dst);
+		pathf(dst, sizeof(dst), "%s/cur/%s:2,S", l->f.v[to], base);
+		if (done_or_gone(&l->m[from], i, link(src, dst), dst))
+			msgs_add(&l->m[to], "cur", strrchr(dst, '/') + 1);
 		return;
 	}
-	pathf(dst, sizeof(dst), "%s/cur/%s", to, strrchr(src, '/') + 1);
-	if (rename(src, dst) < 0 && errno != ENOENT)
-		die(dst);
+	pathf(dst, sizeof(dst), "%s/cur/%s", l->f.v[to], strrchr(src, '/') + 1);
+	if (!done_or_gone(&l->m[from], i, rename(src, dst), dst))
+		return;
+	msgs_add(&l->m[to], "cur", strrchr(dst, '/') + 1);
+	msgs_del(&l->m[from], (size_t)i);
 }
 
 /* Marks a delivery gone when the load expunges it (path's base). */
 static void forget_delivery(struct load *l, const char *path)
 {
 	const char *name = strrchr(path, '/') + 1, *colon = strchr(name, ':');
-	size_t n = colon ? (size_t)(colon - name) : strlen(name);
+	struct delivery *d = index_get(l, name, colon ? (size_t)(colon - name) : strlen(name));
 
-	for (size_t i = 0; i < l->ndv; i++) {
-		if (strlen(l->dv[i].base) == n && strncmp(l->dv[i].base, name, n) == 0)
-			l->dv[i].gone = true;
-	}
+	if (d != NULL)
+		d->gone = true;
 }
 
-static void expunge(struct load *l, const char *folder)
+static void expunge(struct load *l, size_t fi)
 {
 	char p[PATH_MAX];
-	bool in_new;
+	ssize_t i = pick(l, fi, p, sizeof(p));
 
-	if (!pick_message(folder, p, sizeof(p), &in_new))
+	if (i < 0)
 		return;
 	forget_delivery(l, p);
 	if (unlink(p) < 0 && errno != ENOENT)
 		die(p);
+	msgs_del(&l->m[fi], (size_t)i);
 }
 
-static void rewrite_uidlist(const char *folder)
+/* A message's base name in "cur/NAME:2,FLAGS" or "new/NAME". */
+static struct slice msg_base(const char *entry)
 {
-	char lock[PATH_MAX], p[PATH_MAX];
+	const char *name = strchr(entry, '/') + 1, *colon = strchr(name, ':');
 
-	write_uidlist(folder);
-	/* Dovecot's way: write the .lock file, rename it over. */
-	pathf(p, sizeof(p), "%s/dovecot-uidlist", folder);
-	pathf(lock, sizeof(lock), "%s/dovecot-uidlist.lock", folder);
-	if (rename(p, lock) < 0 || rename(lock, p) < 0)
+	return (struct slice){name, colon ? (size_t)(colon - name) : strlen(name)};
+}
+
+static int cmp_slice(const void *a, const void *b)
+{
+	const struct slice *x = a, *y = b;
+	int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Dovecot's update of dovecot-uidlist: the lines of messages still there
+ * keep their UIDs and order, new messages are appended with the next UID
+ * (so that, as with Dovecot, most of the file stays as it was); written to
+ * the .lock file and renamed over. */
+static void rewrite_uidlist(struct load *l, size_t fi)
+{
+	const struct msgs *m = &l->m[fi];
+	char lock[PATH_MAX], p[PATH_MAX];
+	struct buf old = BUF_INIT, out = BUF_INIT;
+	struct slice *bases = xcalloc(m->n + 1, sizeof(*bases));
+	bool *listed = xcalloc(m->n + 1, sizeof(*listed));
+	unsigned next = 1;
+	struct err e;
+	int fd;
+
+	for (size_t i = 0; i < m->n; i++)
+		bases[i] = msg_base(m->v[i]);
+	qsort(bases, m->n, sizeof(*bases), cmp_slice);
+	pathf(p, sizeof(p), "%s/dovecot-uidlist", l->f.v[fi]);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fs_read_fd(fd, &old, 64u << 20, &e) < 0)
+		buf_reset(&old);
+	if (fd >= 0)
+		close(fd);
+	buf_putc(&old, '\0');
+	for (char *line = strchr((char *)old.data, '\n'); line != NULL && line[1] != '\0';) {
+		char *end = strchr(++line, '\n'), *colon = strstr(line, " :");
+		struct slice key, *hit;
+		unsigned uid = (unsigned)strtoul(line, NULL, 10);
+
+		if (end == NULL || colon == NULL || colon > end)
+			break;
+		key = (struct slice){colon + 2, (size_t)(end - colon - 2)};
+		hit = bsearch(&key, bases, m->n, sizeof(*bases), cmp_slice);
+		if (hit != NULL && !listed[hit - bases]) {
+			listed[hit - bases] = true;
+			buf_append(&out, line, (size_t)(end - line) + 1);
+		}
+		if (uid >= next)
+			next = uid + 1;
+		line = end;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		if (!listed[i])
+			buf_printf(&out, "%u :%.*s\n", next++, (int)bases[i].len, bases[i].p);
+	}
+	buf_reset(&old);
+	buf_printf(&old, "3 V%u N%u G%016" PRIx64 "%016" PRIx64 "\n", 1700000000u, next, rnd(),
+		   rnd());
+	buf_append(&old, out.data, out.len);
+	pathf(lock, sizeof(lock), "%s/dovecot-uidlist.lock", l->f.v[fi]);
+	write_file(lock, old.data, old.len);
+	if (rename(lock, p) < 0)
 		die(p);
+	buf_free(&old);
+	buf_free(&out);
+	free(bases);
+	free(listed);
 }
 
 static int pick_op(const unsigned mix[6])
@@ -626,36 +749,50 @@ static size_t user_len(const char *folder)
 	return m ? (size_t)(m - folder) + 8 : strlen(folder);
 }
 
-/* Another folder of the same user as a (IMAP moves stay within a user). */
-static const char *sibling(const struct folders *f, const char *a)
+/* Another folder of the same user as folder a (IMAP moves stay within a
+ * user), by index. */
+static size_t sibling(const struct folders *f, size_t a)
 {
-	size_t n = user_len(a), start = 0, count = 0;
+	size_t n = user_len(f->v[a]), start = 0, count = 0;
 
 	/* collect() lists a user's folders together: find the run. */
 	for (size_t i = 0; i < f->n; i++) {
-		if (user_len(f->v[i]) == n && strncmp(f->v[i], a, n) == 0) {
+		if (user_len(f->v[i]) == n && strncmp(f->v[i], f->v[a], n) == 0) {
 			if (count++ == 0)
 				start = i;
 		} else if (count > 0) {
 			break;
 		}
 	}
-	return count ? f->v[start + rnd_below(count)] : a;
+	return count ? start + rnd_below(count) : a;
 }
 
 static void one_op(struct load *l, int op)
 {
-	const char *a = l->f.v[rnd_below(l->f.n)], *b = sibling(&l->f, a);
+	size_t a = rnd_below(l->f.n), b = sibling(&l->f, a);
 
 	switch (op) {
 	case OP_DELIVER: deliver(l, a); break;
-	case OP_FLAG: flag_change(a); break;
-	case OP_MOVE: move_or_copy(a, b, false); break;
-	case OP_COPY: move_or_copy(a, b, true); break;
+	case OP_FLAG: flag_change(l, a); break;
+	case OP_MOVE: move_or_copy(l, a, b, false); break;
+	case OP_COPY: move_or_copy(l, a, b, true); break;
 	case OP_EXPUNGE: expunge(l, a); break;
-	default: rewrite_uidlist(a); break;
+	default: rewrite_uidlist(l, a); break;
 	}
 	l->counts[op]++;
+}
+
+/* The folders under dir and their messages: what a workload works on. */
+static void load_init(struct load *l, const char *dir)
+{
+	collect(dir, &l->f);
+	if (l->f.n == 0) {
+		fprintf(stderr, "mailgen: no Maildir folders under %s\n", dir);
+		exit(1);
+	}
+	l->m = xcalloc(l->f.n, sizeof(*l->m));
+	for (size_t i = 0; i < l->f.n; i++)
+		msgs_list(&l->m[i], l->f.v[i]);
 }
 
 /* ------------------------------------------------- standby lag watching */
@@ -783,11 +920,7 @@ static void run_load(const char *dir, double rate, double seconds, const unsigne
 	struct watch w = {.fd = -1, .pos_wd = -1};
 	uint64_t start = now_mono_ns(), n = 0, end, ran_ns;
 
-	collect(dir, &l.f);
-	if (l.f.n == 0) {
-		fprintf(stderr, "mailgen: no Maildir folders under %s\n", dir);
-		exit(1);
-	}
+	load_init(&l, dir);
 	if (standby != NULL) {
 		w.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		watch_tree(&w, standby);
@@ -841,11 +974,7 @@ static void run_burst(const char *dir, unsigned flags, unsigned del, unsigned ex
 {
 	struct load l = {0};
 
-	collect(dir, &l.f);
-	if (l.f.n == 0) {
-		fprintf(stderr, "mailgen: no Maildir folders under %s\n", dir);
-		exit(1);
-	}
+	load_init(&l, dir);
 	for (unsigned i = 0; i < flags; i++)
 		one_op(&l, OP_FLAG);
 	for (unsigned i = 0; i < del; i++)
