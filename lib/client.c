@@ -739,12 +739,17 @@ static int send_link(struct client *c, uint64_t lsn, const char *from, const cha
  * (the kernel's socket buffer took less than OUT_FLUSH at the last flush).
  * On a fast LAN or loopback the link keeps up and the CPU is better spent
  * reading and hashing files (a full sync ran 1.6x faster here without). */
+/* auto deflates only while the network is the bottleneck: output backs
+ * up and TCP says the peer's receive window is not what holds it back. A
+ * peer slower than the network (its disk, its CPU, or a CPU shared with
+ * us) would only be given inflating to do on top. */
 static int deflate_level(const struct client *c)
 {
 	const char *mode = c->set->sync.compress;
 
 	if (strcmp(mode, "never") == 0 ||
-	    (strcmp(mode, "auto") == 0 && conn_pending(c->conn) < OUT_FLUSH))
+	    (strcmp(mode, "auto") == 0 &&
+	     (conn_pending(c->conn) < OUT_FLUSH || conn_peer_bound(c->conn))))
 		return 0;
 	return (int)c->set->sync.compress_level;
 }

@@ -43,6 +43,7 @@
 #include "conn.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "tcpinfo.h"
 #include "xalloc.h"
 
 #define TLS_HANDSHAKE_BYTE 0x16
@@ -52,6 +53,8 @@
 #define IN_MAX	  (FRAME_MAX + READ_ROOM)
 /* Consumed input is moved out of the way once it reaches this size. */
 #define COMPACT_AT (64u * 1024)
+/* How often conn_peer_bound looks at TCP's counters. */
+#define LIMITS_EVERY_MS 100
 /* How long a refused client gets to read why before we close. */
 #define REFUSE_LINGER_MS 1000
 
@@ -77,6 +80,9 @@ struct conn {
 	struct buf out;
 	size_t out_off;		      /* bytes of out already written */
 	uint64_t bytes_in, bytes_out; /* plaintext links; TLS uses the BIO counters */
+	/* conn_peer_bound: TCP's counters at the last look, and its verdict */
+	uint64_t limits_ms, busy_us, rwnd_us;
+	bool peer_bound;
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -592,6 +598,24 @@ static int fill(struct conn *c, struct err *e)
 short conn_events(const struct conn *c)
 {
 	return POLLIN | (conn_pending(c) > 0 || c->read_wants_write ? POLLOUT : 0);
+}
+
+bool conn_peer_bound(struct conn *c)
+{
+	uint64_t now = now_mono_ms(), busy, rwnd;
+
+	if (now - c->limits_ms < LIMITS_EVERY_MS)
+		return c->peer_bound;
+	c->limits_ms = now;
+	if (tcp_send_limits(c->fd, &busy, &rwnd) < 0)
+		return c->peer_bound = false;
+	/* Held back by the peer's window for at least half the time spent
+	 * sending: the peer is slower than the network. */
+	if (busy > c->busy_us)
+		c->peer_bound = 2 * (rwnd - c->rwnd_us) >= busy - c->busy_us;
+	c->busy_us = busy;
+	c->rwnd_us = rwnd;
+	return c->peer_bound;
 }
 
 size_t conn_pending(const struct conn *c)

@@ -63,6 +63,10 @@ short conn_events(const struct conn *c); /* POLLIN, plus POLLOUT when output wai
 /* Queues one message for sending. Returns 0 or -1. */
 int conn_queue(struct conn *c, uint8_t type, const union w_msg *m, struct err *e);
 size_t conn_pending(const struct conn *c); /* bytes queued, not yet written */
+/* Does the peer (its receive window) rather than the network hold our
+ * output back? From TCP's own counters, looked at every 100 ms; false when
+ * the kernel does not say. */
+bool conn_peer_bound(struct conn *c);
 /* Writes queued bytes: 1 all written, 0 would block, -1 error. */
 int conn_flush(struct conn *c, struct err *e);
 /* Reads what the socket has: 1 read something (or nothing pending), -1 on

@@ -8,7 +8,8 @@ zlib1g-dev libssl-dev check openssl rsync groff-base iproute2 procps psmisc
 systemd"
 # mandoc: tests/e2e/manpages.sh lints the pages with it when installed.
 # fiu-utils: fiu-run, for the failing-fsync rounds of tests/fault/soak.sh.
-[ "${1:-}" = "--test" ] && pkgs="$pkgs clang mandoc fiu-utils"
+# nftables: tests/e2e/compress_auto.sh limits a link with it (and bench/run counts bytes).
+[ "${1:-}" = "--test" ] && pkgs="$pkgs clang mandoc fiu-utils nftables"
 
 missing=""
 for p in $pkgs; do
