@@ -114,10 +114,11 @@ static int body_bytes(struct apply *a, struct slice body, uint32_t flags, uint32
 }
 
 /* p's content is all written and verified: set its attributes and make it
- * pending (or drop it when it changes nothing). */
-static int finish(struct apply *a, struct pend *p, struct err *e)
+ * pending (or drop it when it changes nothing). pfd: the target's
+ * directory if the caller has it open, else -1. */
+static int finish(struct apply *a, struct pend *p, int pfd, struct err *e)
 {
-	if (ap_set_attrs(a, p->fd, &p->at, false, p->path, e) < 0)
+	if (ap_set_temp_attrs(a, p, e) < 0)
 		return -1;
 	if (close(p->fd) < 0) {
 		p->fd = -1;
@@ -135,7 +136,7 @@ static int finish(struct apply *a, struct pend *p, struct err *e)
 		return 0;
 	}
 	ap_pend_drop(a, p->path, false, p); /* superseded */
-	if (ap_already_there(a, p)) {
+	if (ap_already_there(a, p, pfd)) {
 		a->st.noops++;
 		ap_pend_remove(a, ap_pend_index(a, p), true);
 		return 0;
@@ -153,8 +154,9 @@ static int transfer_failed(struct apply *a, struct pend *p)
 	return -1;
 }
 
-/* A transfer's last byte is in: check size and hash, then finish. */
-static int complete(struct apply *a, struct pend *p, struct err *e)
+/* A transfer's last byte is in: check size and hash, then finish (pfd as
+ * there). */
+static int complete(struct apply *a, struct pend *p, int pfd, struct err *e)
 {
 	uint8_t got[SHA256_LEN];
 
@@ -169,7 +171,7 @@ static int complete(struct apply *a, struct pend *p, struct err *e)
 		err_set(e, WE_INTEGRITY, "content of '%s' does not match its SHA-256", p->path);
 		return transfer_failed(a, p);
 	}
-	return finish(a, p, e);
+	return finish(a, p, pfd, e);
 }
 
 int apply_put(struct apply *a, const struct w_put *m, struct err *e)
@@ -180,7 +182,7 @@ int apply_put(struct apply *a, const struct w_put *m, struct err *e)
 	const char *name;
 	struct slice body;
 	struct pend *p;
-	int pfd;
+	int pfd, r;
 
 	if (check_path(a, m->path, PK_FILE, path, e) < 0)
 		return -1;
@@ -202,20 +204,25 @@ int apply_put(struct apply *a, const struct w_put *m, struct err *e)
 	if (pfd < 0)
 		return -1;
 	p = ap_pend_new(a, path, pfd, &at, false, e);
-	close(pfd);
-	if (p == NULL)
+	if (p == NULL) {
+		close(pfd);
 		return -1;
+	}
 	p->size = m->size;
 	memcpy(p->sha256, m->sha256, SHA256_LEN);
 	p->h = sha256_new();
 	p->open = chunked;
 	p->xfer_id = m->xfer_id;
 	if (ap_write_content(p, body, e) < 0) {
+		close(pfd);
 		ap_pend_discard_new(p);
 		return -1;
 	}
 	ap_pend_add(a, p);
-	return chunked ? 0 : complete(a, p, e);
+	/* A whole file is done at once, in the directory still open here. */
+	r = chunked ? 0 : complete(a, p, pfd, e);
+	close(pfd);
+	return r;
 }
 
 int apply_data(struct apply *a, const struct w_data *m, struct err *e)
@@ -235,7 +242,7 @@ int apply_data(struct apply *a, const struct w_data *m, struct err *e)
 	}
 	if (ap_write_content(p, body, e) < 0)
 		return -1;
-	return m->flags & WF_LAST ? complete(a, p, e) : 0;
+	return m->flags & WF_LAST ? complete(a, p, -1, e) : 0;
 }
 
 /* ------------------------------------------------------------- names */
@@ -308,7 +315,7 @@ static int retarget(struct apply *a, struct pend *p, const char *from, const cha
 	}
 	ap_pend_drop(a, to, false, p);
 	a->st.renames++;
-	if (!p->open && ap_already_there(a, p)) /* a replay: the target is this already */
+	if (!p->open && ap_already_there(a, p, -1)) /* a replay: the target is this already */
 		ap_pend_remove(a, ap_pend_index(a, p), true);
 	return 0;
 }
@@ -647,7 +654,7 @@ static int patch(struct apply *a, const struct w_delta *m, const char *path, int
 	} else {
 		q->size = size;
 		memcpy(q->sha256, got, SHA256_LEN);
-		r = ap_set_attrs(a, q->fd, &q->at, false, path, e);
+		r = ap_set_temp_attrs(a, q, e);
 		if (r == 0 && close(q->fd) < 0)
 			r = ap_fail_sys(e, "cannot write '%s'", path);
 		if (r == 0)
@@ -708,7 +715,7 @@ int apply_delta(struct apply *a, const struct w_delta *m, struct err *e)
 	if (r != 0)
 		return r;
 	ap_pend_drop(a, path, false, NULL); /* the old pending content was the base */
-	if (ap_already_there(a, q)) {	    /* a replay over a replayed base */
+	if (ap_already_there(a, q, -1)) {   /* a replay over a replayed base */
 		ap_pend_discard_new(q);
 		a->st.noops++;
 		return 0;

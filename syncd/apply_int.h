@@ -61,6 +61,8 @@ struct apply {
 	int stagefd; /* MAIL_ROOT/APPLY_TMPDIR */
 	dev_t stagedev;
 	bool chown_ok;
+	pid_t pid;	   /* of this session, in temporary names */
+	mode_t temp_mode;  /* what a new temporary file is made with */
 	struct pend **v; /* arrival order */
 	size_t n, cap, ncomplete, nopen;
 	struct touched *dirs;
@@ -98,6 +100,10 @@ dev_t ap_dev_of(int fd);
 /* Applies owner, mode and mtime to an open file or directory. */
 int ap_set_attrs(struct apply *a, int fd, const struct attrs *at, bool dir, const char *path,
 		 struct err *e);
+
+/* The same for p's temporary file, made by ap_pend_new: its mode is set
+ * only when it differs from the one the file was made with. */
+int ap_set_temp_attrs(struct apply *a, struct pend *p, struct err *e);
 
 /* True if the file open at fd already carries these attributes. */
 bool ap_attrs_match(struct apply *a, const struct stat *st, const struct attrs *at);
@@ -153,7 +159,8 @@ int ap_restage(struct apply *a, size_t i, int pfd, struct err *e);
 int ap_maybe_flush(struct apply *a, struct err *e);
 
 /* Does the file at path already hold exactly this content and mtime?
- * If so, also brings its mode and owner in line. */
-bool ap_already_there(struct apply *a, const struct pend *p);
+ * If so, also brings its mode and owner in line. pfd is the directory
+ * holding it when the caller has it open, else -1. */
+bool ap_already_there(struct apply *a, const struct pend *p, int pfd);
 
 #endif

@@ -131,9 +131,9 @@ static struct timespec ns_to_ts(int64_t ns)
 	return (struct timespec){(time_t)sec, (long)rem};
 }
 
-/* Applies owner, mode and mtime to an open file or directory. */
-int ap_set_attrs(struct apply *a, int fd, const struct attrs *at, bool dir, const char *path,
-		 struct err *e)
+/* Owner, mode (unless it is known to be `have` already) and mtime. */
+static int set_attrs(struct apply *a, int fd, const struct attrs *at, bool dir, mode_t have,
+		     const char *path, struct err *e)
 {
 	/* No set-user-ID files from the network; set-group-ID only on
 	 * directories, where it means group inheritance. */
@@ -141,7 +141,7 @@ int ap_set_attrs(struct apply *a, int fd, const struct attrs *at, bool dir, cons
 
 	if (a->chown_ok && fchown(fd, at->uid, at->gid) < 0)
 		return ap_fail_sys(e, "cannot set the owner of '%s'", path);
-	if (fchmod(fd, mode) < 0)
+	if (mode != have && fchmod(fd, mode) < 0)
 		return ap_fail_sys(e, "cannot set the mode of '%s'", path);
 	if (at->has_mtime) {
 		struct timespec ts[2] = {ns_to_ts(at->mtime_ns), ns_to_ts(at->mtime_ns)};
@@ -150,6 +150,17 @@ int ap_set_attrs(struct apply *a, int fd, const struct attrs *at, bool dir, cons
 			return ap_fail_sys(e, "cannot set the mtime of '%s'", path);
 	}
 	return 0;
+}
+
+int ap_set_attrs(struct apply *a, int fd, const struct attrs *at, bool dir, const char *path,
+		 struct err *e)
+{
+	return set_attrs(a, fd, at, dir, (mode_t)-1, path, e);
+}
+
+int ap_set_temp_attrs(struct apply *a, struct pend *p, struct err *e)
+{
+	return set_attrs(a, p->fd, &p->at, false, a->temp_mode, p->path, e);
 }
 
 static int64_t st_mtime_ns(const struct stat *st)
@@ -296,7 +307,7 @@ struct pend *ap_pend_new(struct apply *a, const char *path, int pfd, const struc
 		free(p);
 		return NULL;
 	}
-	snprintf(p->tmp, sizeof(p->tmp), ".mdrepl-%ld-%llu", (long)getpid(),
+	snprintf(p->tmp, sizeof(p->tmp), ".mdrepl-%ld-%llu", (long)a->pid,
 		 (unsigned long long)++a->seq);
 	p->fd = openat(p->sdir, p->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (p->fd < 0) {
@@ -398,7 +409,7 @@ struct pend *ap_copy_of(struct apply *a, const struct pend *p, int src, const ch
 			sha256_free(&q->h);
 			if (q->got != m->size || memcmp(got, m->sha256, SHA256_LEN) != 0)
 				*r = 1;
-			else if (ap_set_attrs(a, q->fd, &q->at, false, path, e) == 0)
+			else if (ap_set_temp_attrs(a, q, e) == 0)
 				*r = 0;
 		}
 		if (*r == 0 && close(q->fd) < 0)
@@ -476,12 +487,17 @@ int ap_restage(struct apply *a, size_t i, int pfd, struct err *e)
 struct apply *apply_new(const struct apply_opts *o, struct err *e)
 {
 	struct apply *a = xcalloc(1, sizeof(*a));
+	mode_t mask;
 
 	a->o = *o;
 	if (a->o.max_pending == 0)
 		a->o.max_pending = DEFAULT_MAX_PENDING;
 	a->stagefd = -1;
 	a->chown_ok = o->preserve_owner && geteuid() == 0;
+	a->pid = getpid();
+	mask = umask(0); /* read by setting it: put back at once */
+	umask(mask);
+	a->temp_mode = 0600 & ~mask;
 	buf_init(&a->body, WIRE_MAX_PAYLOAD + 1);
 	a->rootrd = openat(o->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (a->rootrd < 0) {
@@ -710,18 +726,22 @@ int ap_maybe_flush(struct apply *a, struct err *e)
 
 /* Does the file at path already hold exactly this content and mtime?
  * If so, also brings its mode and owner in line. */
-bool ap_already_there(struct apply *a, const struct pend *p)
+bool ap_already_there(struct apply *a, const struct pend *p, int pfd)
 {
 	uint8_t have[SHA256_LEN];
-	const char *name;
+	const char *name = strrchr(p->path, '/') ? strrchr(p->path, '/') + 1 : p->path;
 	struct stat st;
 	bool same = false;
-	int pfd = ap_open_parent(a, p->path, &name, NULL), fd;
+	int fd;
 
-	if (pfd < 0)
-		return false;
-	fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	close(pfd);
+	if (pfd >= 0) {
+		fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	} else {
+		if ((pfd = ap_open_parent(a, p->path, &name, NULL)) < 0)
+			return false;
+		fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		close(pfd);
+	}
 	if (fd < 0)
 		return false;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == p->size &&
