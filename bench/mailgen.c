@@ -12,12 +12,13 @@
  *       replication must ignore).
  *
  *   mailgen load DIR [--rate R] [--seconds T] [--seed S] [--standby SDIR
- *                     --standby-state STATEDIR] [--mix deliver,flag,move,expunge,uidlist]
+ *                     --standby-state STATEDIR] [--mix deliver,flag,move,copy,expunge,uidlist]
  *       Runs a live workload at R operations per second for T seconds:
  *       deliveries (tmp/ then rename into new/), flag changes (renames in
  *       cur/, new/ -> cur/), moves between folders, copies as hard links,
- *       expunges and dovecot-uidlist rewrites (via a .lock file renamed
- *       over). With --standby it also watches the standby's tree and state
+ *       expunges and dovecot-uidlist updates as Dovecot makes them (UIDs
+ *       kept, new ones appended, written to a .lock file renamed over).
+ *       With --standby it also watches the standby's tree and state
  *       directory and reports, per delivered message, the time from its
  *       delivery on the primary to its being durable on the standby
  *       (visible there, then covered by the next position update that
@@ -460,6 +461,7 @@ struct load {
 	struct delivery *dv;
 	size_t ndv, capdv;
 	uint64_t counts[6];
+	uint64_t delivered_bytes;
 	/* base name -> index + 1 into dv (open addressing, power of two) */
 	uint32_t *byname;
 	size_t nslots;
@@ -543,6 +545,7 @@ static void deliver(struct load *l, size_t fi)
 	pathf(tmp, sizeof(tmp), "%s/tmp/%s", folder, base);
 	pathf(dst, sizeof(dst), "%s/new/%s", folder, base);
 	write_file(tmp, l->msg.data, l->msg.len);
+	l->delivered_bytes += l->msg.len;
 	if (l->ndv == l->capdv) {
 		l->capdv = l->capdv ? 2 * l->capdv : 1024;
 		l->dv = xreallocarray(l->dv, l->capdv, sizeof(*l->dv));
@@ -961,7 +964,7 @@ static void run_load(const char *dir, double rate, double seconds, const unsigne
 	printf("load: ops=%" PRIu64 " seconds=%.2f", n, (double)ran_ns / 1e9);
 	for (int i = 0; i < 6; i++)
 		printf(" %s=%" PRIu64, op_names[i], l.counts[i]);
-	printf("\n");
+	printf(" delivered_bytes=%" PRIu64 "\n", l.delivered_bytes);
 	if (w.fd >= 0) {
 		report_lag(&l);
 		close(w.fd);
