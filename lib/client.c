@@ -78,9 +78,12 @@ struct xfer {
 	struct xfer *next;
 };
 
+enum compress { COMPRESS_AUTO, COMPRESS_ALWAYS, COMPRESS_NEVER };
+
 struct client {
 	struct client_opts o;
 	const struct settings *set;
+	enum compress compress; /* [sync] compress, resolved once */
 	struct tls_ctx *tls;
 	struct conn *conn;
 	struct w_hello peer;
@@ -276,6 +279,9 @@ int client_connect(const struct client_opts *o, struct client **c_r, struct w_he
 
 	c->o = *o;
 	c->set = o->set;
+	c->compress = strcmp(o->set->sync.compress, "always") == 0  ? COMPRESS_ALWAYS
+		      : strcmp(o->set->sync.compress, "never") == 0 ? COMPRESS_NEVER
+								    : COMPRESS_AUTO;
 	c->next_seq = 1;
 	c->next_qid = 1;
 	buf_init(&c->content, 0);
@@ -739,17 +745,15 @@ static int send_link(struct client *c, uint64_t lsn, const char *from, const cha
  * (the kernel's socket buffer took less than OUT_FLUSH at the last flush).
  * On a fast LAN or loopback the link keeps up and the CPU is better spent
  * reading and hashing files (a full sync ran 1.6x faster here without). */
-/* auto deflates only while the network is the bottleneck: output backs
- * up and TCP says the peer's receive window is not what holds it back. A
- * peer slower than the network (its disk, its CPU, or a CPU shared with
- * us) would only be given inflating to do on top. */
+/* auto deflates while output backs up (the link may be the bottleneck),
+ * but never to a peer on this host: there the link is memory, and the peer
+ * shares our CPU, which deflating would take from it while giving it
+ * inflating to do on top. */
 static int deflate_level(const struct client *c)
 {
-	const char *mode = c->set->sync.compress;
-
-	if (strcmp(mode, "never") == 0 ||
-	    (strcmp(mode, "auto") == 0 &&
-	     (conn_pending(c->conn) < OUT_FLUSH || conn_peer_bound(c->conn))))
+	if (c->compress == COMPRESS_NEVER ||
+	    (c->compress == COMPRESS_AUTO &&
+	     (conn_same_host(c->conn) || conn_pending(c->conn) < OUT_FLUSH)))
 		return 0;
 	return (int)c->set->sync.compress_level;
 }

@@ -98,7 +98,7 @@ static const struct opt_def options[] = {
 	{"sync", "coalesce_ms", OPT_UINT, "2", OFF(sync.coalesce_ms), 0, 10000, NULL,
 	 "Wait this long for more journal records before sending, so create/rename/unlink of one message collapse."},
 	{"sync", "compress", OPT_ENUM, "auto", OFF(sync.compress), 0, 0, compress_modes,
-	 "Deflate message bodies and deltas: auto = only while the network is the bottleneck (output backs up and TCP says the standby's receive window is not what holds it back), always, or never. A deflated body is sent only when it is smaller."},
+	 "Deflate message bodies and deltas: auto = while output backs up (the link may be the bottleneck), never to a peer on this host, always, or never. A deflated body is sent only when it is smaller."},
 	{"sync", "compress_level", OPT_UINT, "1", OFF(sync.compress_level), 1, 9, NULL,
 	 "zlib level used when deflating."},
 	{"sync", "apply_sync", OPT_ENUM, "syncfs", OFF(sync.apply_sync), 0, 0, sync_modes,

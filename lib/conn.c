@@ -43,7 +43,6 @@
 #include "conn.h"
 #include "fsutil.h"
 #include "hash.h"
-#include "tcpinfo.h"
 #include "xalloc.h"
 
 #define TLS_HANDSHAKE_BYTE 0x16
@@ -53,8 +52,6 @@
 #define IN_MAX	  (FRAME_MAX + READ_ROOM)
 /* Consumed input is moved out of the way once it reaches this size. */
 #define COMPACT_AT (64u * 1024)
-/* How often conn_peer_bound looks at TCP's counters. */
-#define LIMITS_EVERY_MS 100
 /* How long a refused client gets to read why before we close. */
 #define REFUSE_LINGER_MS 1000
 
@@ -80,9 +77,7 @@ struct conn {
 	struct buf out;
 	size_t out_off;		      /* bytes of out already written */
 	uint64_t bytes_in, bytes_out; /* plaintext links; TLS uses the BIO counters */
-	/* conn_peer_bound: TCP's counters at the last look, and its verdict */
-	uint64_t limits_ms, busy_us, rwnd_us;
-	bool peer_bound;
+	bool same_host;		      /* both ends have one address: a loopback path */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -130,6 +125,16 @@ bool conn_addr_is_loopback(const char *ip)
 	if (inet_pton(AF_INET6, ip, &in6.sin6_addr) == 1)
 		return sa_is_loopback((struct sockaddr *)&in6);
 	return false;
+}
+
+/* The IP address of a socket address, for comparing two. */
+static struct slice sa_ip(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (struct slice){(const char *)&((const struct sockaddr_in *)ss)->sin_addr, 4};
+	if (ss->ss_family == AF_INET6)
+		return (struct slice){(const char *)&((const struct sockaddr_in6 *)ss)->sin6_addr, 16};
+	return (struct slice){"", 0};
 }
 
 /* "ip:port" or "[ip6]:port" of a socket address. */
@@ -336,17 +341,23 @@ static BIO *socket_bio(int fd)
 static struct conn *conn_new(int fd, bool server)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	struct sockaddr_storage ss, me;
+	socklen_t len = sizeof(ss), mylen = sizeof(me);
 
 	c->fd = fd;
 	c->server = server;
 	buf_init(&c->in, IN_MAX);
 	buf_init(&c->out, 0);
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
 		format_addr((struct sockaddr *)&ss, len, c->peer, sizeof(c->peer));
-	else
+		/* A connection to oneself goes from and to the same address
+		 * (127.0.0.1, or this host's own), whichever was dialled. */
+		c->same_host = getsockname(fd, (struct sockaddr *)&me, &mylen) == 0 &&
+			       ss.ss_family == me.ss_family && sa_ip(&ss).len > 0 &&
+			       memcmp(sa_ip(&ss).p, sa_ip(&me).p, sa_ip(&ss).len) == 0;
+	} else {
 		snprintf(c->peer, sizeof(c->peer), "(unconnected)");
+	}
 	return c;
 }
 
@@ -379,6 +390,11 @@ int conn_fd(const struct conn *c)
 const char *conn_peer(const struct conn *c)
 {
 	return c->peer;
+}
+
+bool conn_same_host(const struct conn *c)
+{
+	return c->same_host;
 }
 
 bool conn_is_tls(const struct conn *c)
@@ -598,24 +614,6 @@ static int fill(struct conn *c, struct err *e)
 short conn_events(const struct conn *c)
 {
 	return POLLIN | (conn_pending(c) > 0 || c->read_wants_write ? POLLOUT : 0);
-}
-
-bool conn_peer_bound(struct conn *c)
-{
-	uint64_t now = now_mono_ms(), busy, rwnd;
-
-	if (now - c->limits_ms < LIMITS_EVERY_MS)
-		return c->peer_bound;
-	c->limits_ms = now;
-	if (tcp_send_limits(c->fd, &busy, &rwnd) < 0)
-		return c->peer_bound = false;
-	/* Held back by the peer's window for at least half the time spent
-	 * sending: the peer is slower than the network. */
-	if (busy > c->busy_us)
-		c->peer_bound = 2 * (rwnd - c->rwnd_us) >= busy - c->busy_us;
-	c->busy_us = busy;
-	c->rwnd_us = rwnd;
-	return c->peer_bound;
 }
 
 size_t conn_pending(const struct conn *c)

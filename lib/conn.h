@@ -57,16 +57,14 @@ int conn_fd(const struct conn *c);
 /* "address:port" and, with TLS, the peer certificate's subject CN. */
 const char *conn_peer(const struct conn *c);
 bool conn_is_tls(const struct conn *c);
+/* Is the peer on this host (the connection's two ends share an address)? */
+bool conn_same_host(const struct conn *c);
 
 /* Event-loop interface. */
 short conn_events(const struct conn *c); /* POLLIN, plus POLLOUT when output waits */
 /* Queues one message for sending. Returns 0 or -1. */
 int conn_queue(struct conn *c, uint8_t type, const union w_msg *m, struct err *e);
 size_t conn_pending(const struct conn *c); /* bytes queued, not yet written */
-/* Does the peer (its receive window) rather than the network hold our
- * output back? From TCP's own counters, looked at every 100 ms; false when
- * the kernel does not say. */
-bool conn_peer_bound(struct conn *c);
 /* Writes queued bytes: 1 all written, 0 would block, -1 error. */
 int conn_flush(struct conn *c, struct err *e);
 /* Reads what the socket has: 1 read something (or nothing pending), -1 on
