@@ -22,7 +22,10 @@ jd_stop
 replay_and_compare "$N/start" "$N/mail"
 [ "$(replay_count rescans)" = 0 ] || fail "a clean run journaled rescans"
 [ "$(replay_count anomalies)" = 0 ] || fail "records that did not apply literally"
-[ "$(replay_count rename)" -ge 2500 ] || fail "flag changes and moves were not journaled as renames"
+# 2,000 flag changes + 500 moves; under load inotify may now and then
+# deliver a move's two halves apart, journaled as unlink + create (which
+# the replay converges with all the same), so 99 % must be renames.
+[ "$(replay_count rename)" -ge 2475 ] || fail "flag changes and moves were not journaled as renames: $(replay_count rename) of 2500"
 [ "$(replay_count meta_changed)" -ge 300 ] || fail "dovecot-uidlist rename-overs missing"
 [ "$(replay_count folder_rename)" -ge 1 ] || fail "no folder rename journaled"
 grep -q "cutting a torn tail" "$N/journald.log" && fail "a clean run found a torn tail"
