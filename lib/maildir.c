@@ -183,6 +183,21 @@ char md_rules_sep(const struct md_rules *r)
 	return r->sep;
 }
 
+uint64_t md_rules_id(const struct md_rules *r)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a, each pattern NUL-ended */
+
+	h = (h ^ (uint8_t)r->sep) * 1099511628211ULL;
+	for (size_t i = 0; i < r->npatterns; i++) {
+		for (const char *p = r->patterns[i];; p++) {
+			h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+			if (*p == '\0')
+				break;
+		}
+	}
+	return h;
+}
+
 static bool match_any(const char *const *patterns, size_t n, struct slice name)
 {
 	char tmp[256];

@@ -73,6 +73,9 @@ struct md_rules;
 struct md_rules *md_rules_new(char sep, const struct strlist *exclude);
 void md_rules_free(struct md_rules **r);
 char md_rules_sep(const struct md_rules *r);
+/* A fingerprint of the rules (separator and exclude patterns, in order):
+ * what was computed under other rules does not hold under these. */
+uint64_t md_rules_id(const struct md_rules *r);
 
 /* Classifies relpath (validated, relative to mail_root, no trailing '/'). */
 void md_classify(const struct md_rules *r, struct slice relpath, bool is_dir,

@@ -29,12 +29,18 @@
  * later listing rests on later ctimes). Entries are checked before use in
  * any case, so a merge can cost hits, never correctness.
  *
- * File format (big endian): "MDRDGC" u32 version, u64 count, entries
+ * Digests depend on the naming and exclude rules as well: the file records
+ * the fingerprint of the rules its entries were computed under, and a
+ * cache asked for a digest under other rules (the configuration changed)
+ * starts over; a file written under other rules is not merged.
+ *
+ * File format (big endian): "MDRDGC" u32 version, u64 rules fingerprint
+ * (md_rules_id), u64 count, entries
  * (str folder, digest, u64 messages, u64 bytes, u32 nstamps, stamps: str
  * name, u64 ino, u64 size, i64 mtime_ns, i64 ctime_ns; str = u32 length +
  * bytes), u32 CRC-32 of everything before it. Anything that does not parse
  * exactly is discarded with a warning and rebuilt; a file of the previous
- * version (1, without counts) is discarded quietly.
+ * version (1 without counts, 2 without the rules) is discarded quietly.
  */
 #include "config.h"
 
@@ -52,7 +58,7 @@
 #include "xalloc.h"
 
 #define CACHE_MAGIC    "MDRDGC"
-#define CACHE_VERSION  2
+#define CACHE_VERSION  3
 #define CACHE_MAX_FILE (512u << 20)
 #define RACY_NS	       (2LL * 1000000000)
 
@@ -76,9 +82,12 @@ struct digest_cache {
 	struct centry **tab;
 	size_t nbuckets, n;
 	bool dirty;
+	uint64_t rules_id; /* of the rules the entries were computed under */
 	uint64_t hits, misses;
 	struct stamp file; /* the file as last read or written (ino, size, mtime) */
 };
+
+static void clear(struct digest_cache *c);
 
 static int64_t ts_ns(struct timespec ts)
 {
@@ -259,11 +268,19 @@ int digest_cache_get_counted(struct digest_cache *c, int rootfd, const struct md
 			     const char *folder, bool deep, uint8_t out[WIRE_DIGEST_LEN],
 			     struct folder_counts *counts_r, struct err *e)
 {
-	struct centry *ce = deep ? NULL : *find_slot(c, folder), *ne;
+	struct centry *ce, *ne;
 	struct folder_list l;
 	int64_t start;
 	int r;
 
+	if (c->rules_id != md_rules_id(rules)) {
+		if (c->n > 0)
+			log_info("naming or exclude rules changed: folder digests computed afresh");
+		clear(c);
+		c->rules_id = md_rules_id(rules);
+		c->dirty = true;
+	}
+	ce = deep ? NULL : *find_slot(c, folder);
 	if (ce != NULL && still_valid(rootfd, ce)) {
 		c->hits++;
 		memcpy(out, ce->digest, WIRE_DIGEST_LEN);
@@ -321,6 +338,7 @@ static void serialize(const struct digest_cache *c, struct buf *b)
 {
 	buf_append(b, CACHE_MAGIC, 6);
 	put_be(b, CACHE_VERSION, 4);
+	put_be(b, c->rules_id, 8);
 	put_be(b, c->n, 8);
 	for (size_t i = 0; i < c->nbuckets; i++) {
 		for (const struct centry *ce = c->tab[i]; ce != NULL; ce = ce->next) {
@@ -424,7 +442,7 @@ static int load(struct digest_cache *c, const struct buf *b, struct err *e)
 	struct rd r = {b->data, b->len, 6, true}, tail;
 	uint64_t n, version;
 
-	if (b->len < 6 + 4 + 8 + 4 || memcmp(b->data, CACHE_MAGIC, 6) != 0)
+	if (b->len < 6 + 4 + 8 + 8 + 4 || memcmp(b->data, CACHE_MAGIC, 6) != 0)
 		return err_set(e, ERR_CORRUPT, "not a digest cache file");
 	version = get_be(&r, 4);
 	if (version > 0 && version < CACHE_VERSION)
@@ -435,6 +453,7 @@ static int load(struct digest_cache *c, const struct buf *b, struct err *e)
 	tail = (struct rd){b->data, b->len, r.len, true};
 	if (crc32_update(0, b->data, r.len) != get_be(&tail, 4))
 		return err_set(e, ERR_CORRUPT, "checksum mismatch");
+	c->rules_id = get_be(&r, 8);
 	n = get_be(&r, 8);
 	for (uint64_t i = 0; r.ok && i < n; i++) {
 		struct centry *ce = get_entry(&r);
@@ -504,7 +523,7 @@ static void merge_file(struct digest_cache *c)
 	if (!file_replaced(c))
 		return;
 	other = digest_cache_open(c->path);
-	for (size_t i = 0; i < other->nbuckets; i++) {
+	for (size_t i = 0; other->rules_id == c->rules_id && i < other->nbuckets; i++) {
 		struct centry *ce;
 
 		while ((ce = other->tab[i]) != NULL) {

@@ -2,8 +2,8 @@
  * check_scan.c — folder listings (contents, order, what is left out,
  * symlinks), digests (what changes them and what does not), the folder
  * walk (order, confinement), the digest cache (hits, misses, the racy
- * window, persistence, corrupt files, message counts), hashing one entry,
- * and listing under concurrent renames.
+ * window, persistence, corrupt files, message counts, rules changed),
+ * hashing one entry, and listing under concurrent renames.
  */
 #include "config.h"
 
@@ -637,6 +637,39 @@ START_TEST(test_cache_shared)
 }
 END_TEST
 
+/* A digest computed under other naming or exclude rules (the
+ * configuration changed) is computed afresh, not taken from the cache. */
+START_TEST(test_cache_rules)
+{
+	char path[PATH_MAX + 32], *pat[] = {"dovecot-keywords"};
+	struct strlist ex = {pat, 1};
+	uint8_t d[WIRE_DIGEST_LEN], d2[WIRE_DIGEST_LEN];
+	struct digest_cache *c;
+	struct err e;
+
+	snprintf(path, sizeof(path), "%s/digests", top);
+	rich_tree();
+	age_tree();
+	c = digest_cache_open(path);
+	cache_expect(c, "bob/Maildir", 0, 1, d);
+	cache_expect(c, "bob/Maildir", 1, 1, d);
+	ck_assert_int_eq(digest_cache_save(c, &e), 0);
+	digest_cache_free(&c);
+
+	md_rules_free(&rules);
+	rules = md_rules_new(':', &ex); /* dovecot-keywords no longer replicated */
+	c = digest_cache_open(path);
+	cache_expect(c, "bob/Maildir", 0, 1, d2); /* checks d2 is the fresh digest */
+	ck_assert_mem_ne(d, d2, WIRE_DIGEST_LEN);
+	cache_expect(c, "bob/Maildir", 1, 1, d2);
+	ck_assert_int_eq(digest_cache_save(c, &e), 0);
+	digest_cache_free(&c);
+	c = digest_cache_open(path);
+	cache_expect(c, "bob/Maildir", 1, 0, d2); /* kept under these rules */
+	digest_cache_free(&c);
+}
+END_TEST
+
 /* scan_hash_entry hashes what is there now, and says when it is gone. */
 START_TEST(test_hash_entry)
 {
@@ -748,6 +781,7 @@ static Suite *scan_suite(void)
 	tcase_add_test(cache, test_cache_corrupt);
 	tcase_add_test(cache, test_cache_counts);
 	tcase_add_test(cache, test_cache_shared);
+	tcase_add_test(cache, test_cache_rules);
 	tcase_add_test(race, test_concurrent_renames);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, cache);
