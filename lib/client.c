@@ -486,41 +486,6 @@ static int on_sig(struct client *c, const struct w_sig_rep *r, struct err *e)
 	return 0;
 }
 
-struct read_ctx {
-	int fd;
-	struct scan_entry *attrs;
-	uint64_t got;
-};
-
-static int on_read(struct client *c, const struct w_read_rep *r, struct err *e)
-{
-	struct read_ctx *rc = c->qctx;
-	struct slice body = r->body;
-
-	if (r->status != 0) {
-		c->qstatus = 1;
-		c->qdone = true;
-		return 0;
-	}
-	if (r->flags & WF_DEFLATE) {
-		if (wire_inflate(r->body, r->raw_len, &c->zbuf, e) < 0)
-			return -1;
-		body = buf_slice(&c->zbuf);
-	}
-	if (fs_write_all(rc->fd, body.p, body.len) < 0)
-		return err_sys(e, "cannot write local copy");
-	rc->got += body.len;
-	rc->attrs->size = r->size;
-	rc->attrs->mtime_ns = r->mtime_ns;
-	rc->attrs->mode = r->mode;
-	rc->attrs->uid = r->uid;
-	rc->attrs->gid = r->gid;
-	c->qdone = !r->more;
-	if (c->qdone && rc->got != r->size)
-		return err_set(e, WE_INTEGRITY, "read of a file that changed size on the peer");
-	return 0;
-}
-
 static int dispatch(struct client *c, const struct w_frame *f, const union w_msg *m,
 		    struct err *e)
 {
@@ -548,10 +513,6 @@ static int dispatch(struct client *c, const struct w_frame *f, const union w_msg
 		if (m->sig_rep.id != c->qid)
 			break;
 		return on_sig(c, &m->sig_rep, e);
-	case W_READ_REP:
-		if (m->read_rep.id != c->qid)
-			break;
-		return on_read(c, &m->read_rep, e);
 	default: break;
 	}
 	return err_set(e, ERR_PROTO, "%s answered a query we did not ask", conn_peer(c->conn));
@@ -572,7 +533,6 @@ static int query_send(struct client *c, uint8_t type, union w_msg *m, void *ctx,
 	case W_LIST_REQ: m->list_req.id = id; break;
 	case W_DIGEST_REQ: m->digest_req.id = id; break;
 	case W_SIG_REQ: m->sig_req.id = id; break;
-	case W_READ_REQ: m->read_req.id = id; break;
 	default: return err_set(e, EINVAL, "not a query");
 	}
 	c->qid = id;
@@ -651,16 +611,6 @@ int client_sig(struct client *c, const char *path, struct buf *sig, uint8_t sha_
 	struct sig_ctx sc = {sig, sha_r, size_r};
 
 	return query(c, W_SIG_REQ, &m, &sc, e);
-}
-
-int client_read(struct client *c, const char *path, int fd, struct scan_entry *attrs_r,
-		struct err *e)
-{
-	union w_msg m = {.read_req = {.path = slice_cstr(path)}};
-	struct read_ctx rc = {fd, attrs_r, 0};
-
-	memset(attrs_r, 0, sizeof(*attrs_r));
-	return query(c, W_READ_REQ, &m, &rc, e);
 }
 
 /* -------------------------------------------------------------- mutations */

@@ -82,10 +82,6 @@ int client_list(struct client *c, const char *folder, uint32_t flags, struct fol
  * Returns 0, 1 if the file does not exist there, -1. */
 int client_sig(struct client *c, const char *path, struct buf *sig, uint8_t sha_r[SHA256_LEN],
 	       uint64_t *size_r, struct err *e);
-/* Copies a file from the peer into fd; attributes in *attrs_r (name unset).
- * Returns 0, 1 if it does not exist there, -1. */
-int client_read(struct client *c, const char *path, int fd, struct scan_entry *attrs_r,
-		struct err *e);
 
 /* --- mutations, in the current batch, each serving journal record lsn ---
  * Content-sending calls (client_put, client_meta, client_link) return 1
