@@ -133,6 +133,11 @@ int jseg_hdr_read(int fd, const char *path, struct jseg_hdr *h, struct err *e)
 	h->journal_id = get_le64(b + 16);
 	h->first_lsn = get_le64(b + 24);
 	h->created_ns = get_le64(b + 32);
+	/* LSNs start at 1 (0 means "none"): a header that checks out but
+	 * claims 0 would have the writer number its next record 0 again. */
+	if (h->first_lsn == 0)
+		return err_set(e, ERR_CORRUPT,
+			       "journal corrupt: %s: offset 24: a segment cannot start at LSN 0", path);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "fsutil.h"
+#include "jformat.h"
 #include "journal.h"
 #include "testutil.h"
 #include "xalloc.h"
@@ -449,6 +450,27 @@ START_TEST(test_corrupt_middle)
 		ck_assert_ptr_nonnull(strstr(e.msg, "header fails its checksum"));
 		ck_assert_ptr_null(jreader_open(jdir, 0, &gap, &e));
 		ck_assert_ptr_nonnull(strstr(e.msg, "header fails its checksum"));
+	}
+	/* ...and so is one that checks out but starts at LSN 0 (found by
+	 * fuzz_journal: the writer then gave its next record LSN 0, and a
+	 * reader looked for a segment that was never written) */
+	tu_rmtree(jdir);
+	ck_assert_int_eq(mkdir(jdir, 0700), 0);
+	{
+		struct jseg_hdr h = {0x5f, 0, 1};
+		uint8_t b[SEG_HDR + 35] = {0};
+		char p0[4300];
+		struct err e;
+		bool clean, gap;
+
+		jseg_hdr_encode(&h, b);
+		seg_path(0, p0, sizeof(p0));
+		tu_write(p0, b, sizeof(b));
+		ck_assert_ptr_null(journal_open(jdir, &opts_default, &clean, &e));
+		ck_assert_int_eq(e.code, ERR_CORRUPT);
+		ck_assert_ptr_nonnull(strstr(e.msg, "cannot start at LSN 0"));
+		ck_assert_ptr_null(jreader_open(jdir, 0, &gap, &e));
+		ck_assert_ptr_nonnull(strstr(e.msg, "cannot start at LSN 0"));
 	}
 }
 END_TEST
