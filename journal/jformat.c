@@ -133,11 +133,12 @@ int jseg_hdr_read(int fd, const char *path, struct jseg_hdr *h, struct err *e)
 	h->journal_id = get_le64(b + 16);
 	h->first_lsn = get_le64(b + 24);
 	h->created_ns = get_le64(b + 32);
-	/* LSNs start at 1 (0 means "none"): a header that checks out but
-	 * claims 0 would have the writer number its next record 0 again. */
-	if (h->first_lsn == 0)
+	/* LSNs run from 1 (0 means "none") to JLSN_MAX: a header that checks
+	 * out but claims 0 or one near 2^64 would have LSNs wrap. */
+	if (h->first_lsn == 0 || h->first_lsn > JLSN_MAX)
 		return err_set(e, ERR_CORRUPT,
-			       "journal corrupt: %s: offset 24: a segment cannot start at LSN 0", path);
+			       "journal corrupt: %s: offset 24: a segment cannot start at LSN %" PRIu64,
+			       path, h->first_lsn);
 	return 0;
 }
 

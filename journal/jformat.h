@@ -22,6 +22,10 @@
 #define JSEG_HDR_LEN   48
 #define JREC_HDR_LEN   36
 #define JREC_PATH_MAX  4095
+/* The highest LSN: more than any journal writes in its life (a million
+ * records a second for 146,000 years), and far enough from 2^64 that no
+ * arithmetic on LSNs wraps. */
+#define JLSN_MAX (UINT64_C(1) << 62)
 #define JREC_MAX_LEN   (JREC_HDR_LEN + 2 * JREC_PATH_MAX)
 #define JSEG_SUFFIX    ".seg"
 #define JSEG_NAME_SIZE 24 /* "<16 hex>.seg" + NUL, rounded up */

@@ -483,6 +483,10 @@ int journal_append(struct journal *j, enum jrec_type type, uint32_t flags, struc
 			       JREC_PATH_MAX);
 	if (type < JR_CREATE || type > JR_STOP)
 		return err_set(e, EINVAL, "unknown journal record type %d", (int)type);
+	if (j->head >= JLSN_MAX)
+		return err_set(e, EOVERFLOW,
+			       "journal %s has used every LSN; move it aside to start a new one",
+			       j->dir);
 	if (cur->size > JSEG_HDR_LEN && cur->size + len > j->o.segment_size) {
 		if (rotate(j, e) < 0)
 			return -1;

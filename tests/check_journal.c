@@ -471,6 +471,17 @@ START_TEST(test_corrupt_middle)
 		ck_assert_ptr_nonnull(strstr(e.msg, "cannot start at LSN 0"));
 		ck_assert_ptr_null(jreader_open(jdir, 0, &gap, &e));
 		ck_assert_ptr_nonnull(strstr(e.msg, "cannot start at LSN 0"));
+		/* near 2^64 (found next): LSNs would wrap */
+		tu_rmtree(jdir);
+		ck_assert_int_eq(mkdir(jdir, 0700), 0);
+		h.first_lsn = UINT64_MAX;
+		jseg_hdr_encode(&h, b);
+		seg_path(UINT64_MAX, p0, sizeof(p0));
+		tu_write(p0, b, sizeof(b));
+		ck_assert_ptr_null(journal_open(jdir, &opts_default, &clean, &e));
+		ck_assert_ptr_nonnull(strstr(e.msg, "cannot start at LSN 18446744073709551615"));
+		ck_assert_ptr_null(jreader_open(jdir, 0, &gap, &e));
+		ck_assert_int_eq(e.code, ERR_CORRUPT);
 	}
 }
 END_TEST
