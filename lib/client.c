@@ -692,13 +692,12 @@ static int send_link(struct client *c, uint64_t lsn, const char *from, const cha
 
 /* The zlib level for the next body, or 0 not to deflate it. Deflating
  * pays when the link is what limits: in auto mode, while output backs up
- * (the kernel's socket buffer took less than OUT_FLUSH at the last flush).
- * On a fast LAN or loopback the link keeps up and the CPU is better spent
- * reading and hashing files (a full sync ran 1.6x faster here without). */
-/* auto deflates while output backs up (the link may be the bottleneck),
- * but never to a peer on this host: there the link is memory, and the peer
+ * (the kernel's socket buffer took less than OUT_FLUSH at the last flush),
+ * and never to a peer on this host, where the link is memory and the peer
  * shares our CPU, which deflating would take from it while giving it
- * inflating to do on top. */
+ * inflating to do on top. On a fast LAN the link keeps up and the CPU is
+ * better spent reading and hashing files (a full sync ran 1.6x faster
+ * here without). */
 static int deflate_level(const struct client *c)
 {
 	if (c->compress == COMPRESS_NEVER ||
