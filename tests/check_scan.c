@@ -418,6 +418,19 @@ static void cache_expect(struct digest_cache *c, const char *folder, uint64_t hi
 	ck_assert_uint_eq(m, misses);
 }
 
+/* Opens the cache at path, computes bob's digest (a miss, then a hit)
+ * into out, saves and closes it. */
+static void cache_fill(const char *path, uint8_t out[WIRE_DIGEST_LEN])
+{
+	struct digest_cache *c = digest_cache_open(path);
+	struct err e;
+
+	cache_expect(c, "bob/Maildir", 0, 1, out);
+	cache_expect(c, "bob/Maildir", 1, 1, out);
+	ck_assert_msg(digest_cache_save(c, &e) == 0, "%s", e.msg);
+	digest_cache_free(&c);
+}
+
 START_TEST(test_cache)
 {
 	char path[PATH_MAX + 32];
@@ -498,11 +511,7 @@ START_TEST(test_cache_corrupt)
 	maildir("bob/Maildir");
 	mk("bob/Maildir/cur/1:2,S", "x");
 	age_tree();
-	c = digest_cache_open(path);
-	cache_expect(c, "bob/Maildir", 0, 1, d);
-	cache_expect(c, "bob/Maildir", 1, 1, d);
-	ck_assert_int_eq(digest_cache_save(c, &e), 0);
-	digest_cache_free(&c);
+	cache_fill(path, d);
 	data = tu_read(path, &len);
 
 	for (int i = 0; i < 4; i++) {
@@ -650,11 +659,7 @@ START_TEST(test_cache_rules)
 	snprintf(path, sizeof(path), "%s/digests", top);
 	rich_tree();
 	age_tree();
-	c = digest_cache_open(path);
-	cache_expect(c, "bob/Maildir", 0, 1, d);
-	cache_expect(c, "bob/Maildir", 1, 1, d);
-	ck_assert_int_eq(digest_cache_save(c, &e), 0);
-	digest_cache_free(&c);
+	cache_fill(path, d);
 
 	md_rules_free(&rules);
 	rules = md_rules_new(':', &ex); /* dovecot-keywords no longer replicated */
