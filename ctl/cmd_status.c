@@ -141,6 +141,9 @@ static void table_syncd(const char *o)
 	     json_lookup_num(o, "durable_lsn", 0), json_lookup_num(o, "applied_lsn", 0),
 	     json_lookup_num(o, "received_lsn", 0), json_lookup_num(o, "batches", 0),
 	     json_lookup_num(o, "last_batch_age_s", -1));
+	if (json_lookup_num(o, "batches", 0) > 0)
+		line("", "commit took %.1f ms, longest %.1f ms", json_lookup_num(o, "last_commit_us", 0) / 1e3,
+		     json_lookup_num(o, "max_commit_us", 0) / 1e3);
 	print_error(o);
 	buf_free(&peer);
 }

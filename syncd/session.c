@@ -32,6 +32,8 @@
 
 #define MAX_HELD       4096 /* unresolved NEEDs tracked per session */
 #define FENCE_CHECK_MS 50   /* how soon a writer session notices a promotion */
+#define SLOW_COMMIT_US 1000000 /* a commit this long is worth a warning */
+#define SLOW_WARN_MS   60000   /* at most one such warning a minute */
 
 struct session {
 	const struct session_env *env;
@@ -61,6 +63,7 @@ struct session {
 	uint64_t held[MAX_HELD];
 	size_t nheld;
 	uint64_t received_lsn, applied_lsn;
+	uint64_t slow_warned_ms; /* when the last slow-commit warning went out */
 	struct buf scratch;
 };
 
@@ -637,6 +640,23 @@ static int commit_batch(struct session *ss, uint64_t lsn, struct err *e)
 	return 0;
 }
 
+/* Accounts for a commit's duration; a slow one (the standby's disk, most
+ * likely) is logged, so that growing lag has a visible cause. */
+static void commit_took(struct session *ss, uint64_t seq, uint64_t us)
+{
+	uint64_t now = now_mono_ms();
+
+	__atomic_store_n(&ss->sh->last_commit_us, us, __ATOMIC_RELAXED);
+	if (us > __atomic_load_n(&ss->sh->max_commit_us, __ATOMIC_RELAXED))
+		__atomic_store_n(&ss->sh->max_commit_us, us, __ATOMIC_RELAXED); /* one writer */
+	if (us < SLOW_COMMIT_US || (ss->slow_warned_ms != 0 && now - ss->slow_warned_ms < SLOW_WARN_MS))
+		return;
+	ss->slow_warned_ms = now;
+	log_warn("batch %" PRIu64 " took %" PRIu64 " ms to become durable (%s of the mail file "
+		 "system): the standby's storage is slow, and replication lag grows while it is",
+		 seq, us / 1000, ss->set->sync.apply_sync);
+}
+
 /* Commits the batch, persists the position, acknowledges. Returns 0 to
  * go on, -1 to end the session (a refused batch ends it: the sender
  * reconnects and resumes from the durable position). */
@@ -674,7 +694,7 @@ static int batch_end(struct session *ss, const struct w_batch_end *b, struct err
 	__atomic_store_n(&ss->sh->applied_lsn, ss->applied_lsn, __ATOMIC_RELAXED);
 	__atomic_store_n(&ss->sh->durable_lsn, ss->pos.durable_lsn, __ATOMIC_RELAXED);
 	__atomic_store_n(&ss->sh->last_batch_ns, now_real_ns(), __ATOMIC_RELAXED);
-	__atomic_store_n(&ss->sh->last_commit_us, (now_mono_ns() - t0) / 1000, __ATOMIC_RELAXED);
+	commit_took(ss, b->seq, (now_mono_ns() - t0) / 1000);
 	__atomic_add_fetch(&ss->sh->batches, 1, __ATOMIC_RELAXED);
 	r = send_msg(ss, W_ACK, &m, e);
 	reset_batch(ss); /* after sending: the ACK points into ss->needs */

@@ -26,7 +26,7 @@ struct syncd_shared {
 	uint64_t received_lsn, applied_lsn, durable_lsn;
 	uint64_t batches, ops, content_bytes, needs, refused, errors;
 	uint64_t last_batch_ns; /* wall clock of the last acknowledged batch */
-	uint64_t last_commit_us;
+	uint64_t last_commit_us, max_commit_us; /* time from BATCH_END to ACK */
 	uint64_t sender_generation;
 	int32_t writer_pid; /* session holding the writer lock, 0 if none */
 	uint64_t fence_until_ns; /* a promotion is under way: writers end, none start */

@@ -193,6 +193,7 @@ static void status_json(struct syncd *d, struct buf *out)
 	json_key_bool(&j, "fenced_for_promotion", load_u64(&sh->fence_until_ns) > now);
 	json_key_u64(&j, "errors", load_u64(&sh->errors));
 	json_key_u64(&j, "last_commit_us", load_u64(&sh->last_commit_us));
+	json_key_u64(&j, "max_commit_us", load_u64(&sh->max_commit_us));
 	json_key_double(&j, "last_batch_age_s", last ? (double)(now - last) / 1e9 : -1);
 	json_key_str(&j, "last_error", sh->last_error);
 	json_end_obj(&j);

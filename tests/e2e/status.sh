@@ -30,9 +30,14 @@ for f in '"node":{"role":"primary","generation":1' '"journald":{' '"head_lsn":' 
 	grep -q "$f" "$T/primary.json" || fail "primary status lacks $f: $(cat "$T/primary.json")"
 done
 for f in '"node":{"role":"standby"' '"syncd":{' '"durable_lsn":' '"applied_lsn":' \
-	'"received_lsn":' '"connected":true' '"last_batch_age_s":' '"journald":null'; do
+	'"received_lsn":' '"connected":true' '"last_batch_age_s":' '"last_commit_us":' \
+	'"max_commit_us":' '"journald":null'; do
 	grep -q "$f" "$T/standby.json" || fail "standby status lacks $f: $(cat "$T/standby.json")"
 done
+last=$(jnum last_commit_us <"$T/standby.json")
+longest=$(jnum max_commit_us <"$T/standby.json")
+[ "$longest" -gt 0 ] && [ "$longest" -ge "$last" ] ||
+	fail "max_commit_us ($longest) is not the longest commit (last $last)"
 ok "status --json is valid JSON with positions, lag and rates on both roles"
 
 wait_synced primary 30 || fail "lag did not reach 0 after the load"
@@ -44,7 +49,9 @@ ok "lag reaches 0 records after the load stops"
 expect_grep "^node  *primary, generation 1" "$T/table"
 expect_grep "^syncclient  *connected" "$T/table"
 expect_grep "lag 0 records" "$T/table"
-ok "the status table shows role, connection and lag"
+"$CTL" -c "$T/standby.conf" status >"$T/table.standby"
+expect_grep "commit took [0-9.]* ms, longest [0-9.]* ms" "$T/table.standby"
+ok "the status table shows role, connection, lag and commit times"
 
 wait_for 15 test -s "$T/metrics/primary/mdrepl_syncclient.prom" || fail "no syncclient metrics file"
 wait_for 15 test -s "$T/metrics/primary/mdrepl_journald.prom" || fail "no journald metrics file"
