@@ -758,8 +758,10 @@ static void xfer_done(struct client *c, struct xfer **link)
 	c->nxfers--;
 }
 
-/* Sends up to `budget` bytes of the transfers in progress, a chunk of
- * each in turn. */
+/* Sends up to `budget` bytes of the transfers in progress, oldest first:
+ * the oldest holds the batch position back (xfer_low_lsn), so finishing
+ * it first lets the standby's position move; taking turns would keep every
+ * one of them, and so the position, waiting while others start. */
 static int xfer_round(struct client *c, uint64_t budget, struct err *e)
 {
 	uint8_t *chunk;
@@ -769,20 +771,16 @@ static int xfer_round(struct client *c, uint64_t budget, struct err *e)
 		return 0;
 	chunk = xmalloc(WIRE_CHUNK);
 	while (c->xfers != NULL && sent < budget) {
-		for (struct xfer **l = &c->xfers; *l != NULL && sent < budget;) {
-			uint64_t before = (*l)->off;
-			int r = xfer_step(c, *l, chunk, e);
+		uint64_t before = c->xfers->off;
+		int r = xfer_step(c, c->xfers, chunk, e);
 
-			if (r < 0) {
-				free(chunk);
-				return -1;
-			}
-			sent += (*l)->off - before;
-			if (r == 1)
-				xfer_done(c, l);
-			else
-				l = &(*l)->next;
+		if (r < 0) {
+			free(chunk);
+			return -1;
 		}
+		sent += c->xfers->off - before;
+		if (r == 1)
+			xfer_done(c, &c->xfers);
 	}
 	free(chunk);
 	return 0;
@@ -1325,6 +1323,11 @@ bool client_busy(const struct client *c)
 size_t client_inflight(const struct client *c)
 {
 	return c->ninflight;
+}
+
+size_t client_transfers(const struct client *c)
+{
+	return c->nxfers;
 }
 
 uint64_t client_durable_lsn(const struct client *c)

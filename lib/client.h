@@ -126,6 +126,8 @@ int client_keepalive(struct client *c, struct err *e);
 bool client_busy(const struct client *c);
 /* Batches sent and not yet acknowledged. */
 size_t client_inflight(const struct client *c);
+/* Large files whose content is still being sent. */
+size_t client_transfers(const struct client *c);
 /* Positions as the peer last reported them. */
 uint64_t client_durable_lsn(const struct client *c);
 uint64_t client_received_lsn(const struct client *c);

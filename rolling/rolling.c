@@ -786,6 +786,7 @@ static void status_json(struct engine *g, struct buf *out)
 		json_key_u64(&j, "unlinks", st->unlinks);
 		json_key_u64(&j, "deltas", st->deltas);
 		json_key_u64(&j, "needs", st->needs);
+		json_key_u64(&j, "transfers", client_transfers(g->c));
 		json_key_u64(&j, "wire_bytes_out", client_wire_out(g->c));
 		json_key_u64(&j, "wire_bytes_in", client_wire_in(g->c));
 	}

@@ -26,7 +26,7 @@ done
 for f in '"node":{"role":"primary","generation":1' '"journald":{' '"head_lsn":' \
 	'"syncclient":{' '"state":"connected"' '"read_lsn":' '"sent_lsn":' '"received_lsn":' \
 	'"applied_lsn":' '"durable_lsn":' '"lag_records":' '"lag_seconds":' '"lag_bytes":' \
-	'"records_per_s":' '"wire_bytes_per_s":' '"last_error":' '"fenced":false'; do
+	'"records_per_s":' '"wire_bytes_per_s":' '"transfers":' '"last_error":' '"fenced":false'; do
 	grep -q "$f" "$T/primary.json" || fail "primary status lacks $f: $(cat "$T/primary.json")"
 done
 for f in '"node":{"role":"standby"' '"syncd":{' '"durable_lsn":' '"applied_lsn":' \
