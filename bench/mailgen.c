@@ -929,7 +929,7 @@ static void run_load(const char *dir, double rate, double seconds, const unsigne
 {
 	struct load l = {0};
 	struct watch w = {.fd = -1, .pos_wd = -1};
-	uint64_t start = now_mono_ns(), n = 0, end, ran_ns;
+	uint64_t start = now_mono_ns(), n = 0, end, ran_ns, op_start, op_ns;
 
 	load_init(&l, dir);
 	if (standby != NULL) {
@@ -953,10 +953,11 @@ static void run_load(const char *dir, double rate, double seconds, const unsigne
 		}
 		if ((uint64_t)-wait > l.behind_max_ns)
 			l.behind_max_ns = (uint64_t)-wait;
-		uint64_t t0 = now_mono_ns();
+		op_start = now_mono_ns();
 		one_op(&l, pick_op(mix));
-		if (now_mono_ns() - t0 > l.op_max_ns)
-			l.op_max_ns = now_mono_ns() - t0;
+		op_ns = now_mono_ns() - op_start;
+		if (op_ns > l.op_max_ns)
+			l.op_max_ns = op_ns;
 		n++;
 		if (w.fd >= 0)
 			watch_events(&w, &l, 0);
