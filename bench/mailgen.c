@@ -50,6 +50,7 @@
 
 #include "buf.h"
 #include "fsutil.h"
+#include "hash.h"
 #include "xalloc.h"
 
 /* ------------------------------------------------------------------ rng */
@@ -486,15 +487,6 @@ static void load_free(struct load *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static uint64_t name_hash(const char *s, size_t len)
-{
-	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
-	return h;
-}
-
 static void index_put(struct load *l, size_t i)
 {
 	size_t mask, k;
@@ -510,7 +502,7 @@ static void index_put(struct load *l, size_t i)
 		}
 	}
 	mask = l->nslots - 1;
-	k = name_hash(l->dv[i].base, strlen(l->dv[i].base)) & mask;
+	k = fnv1a(FNV1A_INIT, l->dv[i].base, strlen(l->dv[i].base)) & mask;
 	while (l->byname[k] != 0)
 		k = (k + 1) & mask;
 	l->byname[k] = (uint32_t)i + 1;
@@ -523,7 +515,7 @@ static struct delivery *index_get(struct load *l, const char *name, size_t len)
 
 	if (l->nslots == 0)
 		return NULL;
-	for (k = name_hash(name, len) & mask; l->byname[k] != 0; k = (k + 1) & mask) {
+	for (k = fnv1a(FNV1A_INIT, name, len) & mask; l->byname[k] != 0; k = (k + 1) & mask) {
 		struct delivery *d = &l->dv[l->byname[k] - 1];
 
 		if (strncmp(d->base, name, len) == 0 && d->base[len] == '\0')

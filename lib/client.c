@@ -22,11 +22,11 @@
 #include "fsutil.h"
 #include "log.h"
 #include "safepath.h"
+#include "sentmap.h"
 #include "xalloc.h"
 
 #define OUT_FLUSH (64u << 10)	  /* write out once this much is queued */
 #define OUT_HIGH (1u << 20)	  /* and wait for the peer past this */
-#define DEDUPE_SLOTS 65536	  /* entries per dedupe cache (lossy) */
 #define DEDUPE_MIN_SIZE 2048	  /* smaller files are cheaper to send than to link */
 #define DELTA_MIN_SIZE 4096	  /* smaller metadata files go whole */
 #define SIG_CACHE_MAX (64u << 20) /* bytes of signatures kept for metadata deltas */
@@ -35,14 +35,6 @@
 #define XFER_ROUND (1u << 20)	  /* bytes of them sent per round */
 #define NEED_SLOTS 4096		  /* needs remembered per session (lossy) */
 #define NEED_TRIES 3		  /* times one need is answered before giving up */
-
-/* A lossy, direct-mapped cache from a 32-byte key to a path. */
-struct keymap {
-	struct {
-		uint8_t key[32];
-		char *path;
-	} slot[DEDUPE_SLOTS];
-};
 
 /* Signature of a metadata file's content as last sent, for deltas
  * without a round trip. */
@@ -113,7 +105,7 @@ struct client {
 	void *qctx;
 	void *qowned; /* a started query's context, freed by client_wait */
 
-	struct keymap *inodes, *contents;
+	struct sentmap *sent; /* for links instead of content, and dropped names */
 	struct sigent *sigs;
 	size_t sig_bytes;
 	struct buf content, zbuf;
@@ -122,45 +114,7 @@ struct client {
 
 static void xfer_done(struct client *c, struct xfer **link);
 
-/* ------------------------------------------------------------ dedupe maps */
-
-static size_t key_slot(const uint8_t key[32])
-{
-	uint64_t h;
-
-	memcpy(&h, key, sizeof(h));
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	return (size_t)(h % DEDUPE_SLOTS);
-}
-
-static const char *keymap_get(const struct keymap *m, const uint8_t key[32])
-{
-	size_t i = key_slot(key);
-
-	if (m->slot[i].path != NULL && memcmp(m->slot[i].key, key, 32) == 0)
-		return m->slot[i].path;
-	return NULL;
-}
-
-static void keymap_put(struct keymap *m, const uint8_t key[32], const char *path)
-{
-	size_t i = key_slot(key);
-
-	free(m->slot[i].path);
-	memcpy(m->slot[i].key, key, 32);
-	m->slot[i].path = xstrdup(path);
-}
-
-static void keymap_free(struct keymap **mp)
-{
-	if (*mp == NULL)
-		return;
-	for (size_t i = 0; i < DEDUPE_SLOTS; i++)
-		free((*mp)->slot[i].path);
-	free(*mp);
-	*mp = NULL;
-}
+/* ------------------------------------------------------------ dedupe */
 
 static void inode_key(const struct stat *st, uint8_t key[32])
 {
@@ -304,8 +258,7 @@ int client_connect(const struct client_opts *o, struct client **c_r, struct w_he
 	c->peer.software = (struct slice){"", 0};
 	c->durable_lsn = c->received_lsn = c->applied_lsn = c->peer.durable_lsn;
 	c->sent_lsn = c->peer.durable_lsn;
-	c->inodes = xcalloc(1, sizeof(*c->inodes));
-	c->contents = xcalloc(1, sizeof(*c->contents));
+	c->sent = sentmap_new();
 	c->last_send_ms = now_mono_ms();
 	*peer_r = c->peer;
 	*c_r = c;
@@ -329,8 +282,7 @@ void client_free(struct client **cp)
 	free(c->seen);
 	while (c->xfers != NULL)
 		xfer_done(c, &c->xfers);
-	keymap_free(&c->inodes);
-	keymap_free(&c->contents);
+	sentmap_free(&c->sent);
 	while (c->sigs != NULL) {
 		struct sigent *s = c->sigs;
 		c->sigs = s->next;
@@ -840,11 +792,12 @@ static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedup
 	if (fd < 0) {
 		if (!gone(errno))
 			return 1;
+		sentmap_dropped(c->sent, path);
 		c->st.dropped++;
 		return 0;
 	}
 	inode_key(&st, ikey);
-	if (dedupe && st.st_nlink > 1 && (have = keymap_get(c->inodes, ikey)) != NULL &&
+	if (dedupe && st.st_nlink > 1 && (have = sentmap_by_inode(c->sent, ikey)) != NULL &&
 	    strcmp(have, path) != 0) {
 		close(fd);
 		return send_link(c, lsn, have, path, &st, NULL, false, e);
@@ -864,7 +817,7 @@ static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedup
 		return 1;
 	}
 	if (dedupe && st.st_size >= DEDUPE_MIN_SIZE &&
-	    (have = keymap_get(c->contents, sha)) != NULL && strcmp(have, path) != 0) {
+	    (have = sentmap_by_content(c->sent, sha)) != NULL && strcmp(have, path) != 0) {
 		close(fd);
 		return send_link(c, lsn, have, path, &st, sha, true, e);
 	}
@@ -882,10 +835,8 @@ static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedup
 	}
 	if (r < 0)
 		return -1;
-	if (st.st_nlink > 1)
-		keymap_put(c->inodes, ikey, path);
-	if (st.st_size >= DEDUPE_MIN_SIZE)
-		keymap_put(c->contents, sha, path);
+	sentmap_sent(c->sent, path, st.st_nlink > 1 ? ikey : NULL,
+		     st.st_size >= DEDUPE_MIN_SIZE ? sha : NULL);
 	c->st.puts++;
 	c->st.put_bytes += (uint64_t)st.st_size;
 	count_op(c, (uint64_t)st.st_size);
@@ -1024,7 +975,22 @@ int client_rename(struct client *c, uint64_t lsn, const char *from, const char *
 		dry(c, "rename", from, to);
 		return 0;
 	}
+	if (sentmap_take_dropped(c->sent, from)) {
+		/* from's content never went: it was gone (this rename, most
+		 * likely) before it could be read. The standby cannot rename
+		 * what it lacks and would ask for to, so send to now, and unlink
+		 * from in case an earlier session left one there. */
+		bool dropped;
+		int r = send_put(c, lsn, to, true, &dropped, e);
+
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return client_unlink(c, lsn, from, e);
+		/* Unreadable for now: the rename, and the standby's NEED, then. */
+	}
 	rename_known(c, from, to);
+	sentmap_renamed(c->sent, from, to);
 	c->st.renames++;
 	count_op(c, 0);
 	return send_frame(c, W_RENAME, &m, e) < 0 ? -1 : maybe_cut(c, e);
@@ -1066,6 +1032,7 @@ int client_unlink(struct client *c, uint64_t lsn, const char *path, struct err *
 		dry(c, "delete", path, NULL);
 		return 0;
 	}
+	sentmap_unlinked(c->sent, path);
 	c->st.unlinks++;
 	count_op(c, 0);
 	return send_frame(c, W_UNLINK, &m, e) < 0 ? -1 : maybe_cut(c, e);

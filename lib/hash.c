@@ -93,6 +93,15 @@ int sha256_fd(int fd, uint8_t out[SHA256_LEN], uint64_t *size_r, struct err *e)
 	return 0;
 }
 
+uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
 uint32_t crc32_update(uint32_t crc, const void *data, size_t len)
 {
 	return (uint32_t)crc32_z(crc, data, len);

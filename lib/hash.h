@@ -1,6 +1,6 @@
 /*
- * hash.h — SHA-256 (content identity, digests) and CRC-32 (framing and
- * journal records), with hex helpers.
+ * hash.h — SHA-256 (content identity, digests), CRC-32 (framing and
+ * journal records) and FNV-1a (hash tables), with hex helpers.
  */
 #ifndef MDREPL_HASH_H
 #define MDREPL_HASH_H
@@ -28,6 +28,11 @@ int sha256_fd(int fd, uint8_t out[SHA256_LEN], uint64_t *size_r, struct err *e);
 
 /* CRC-32 (zlib polynomial), chainable: crc = crc32_update(crc, p, n), start at 0. */
 uint32_t crc32_update(uint32_t crc, const void *data, size_t len);
+
+/* FNV-1a, chainable: h = fnv1a(FNV1A_INIT, p, n), then h = fnv1a(h, ...).
+ * For hash tables, not for anything an attacker could aim at. */
+#define FNV1A_INIT 14695981039346656037ULL
+uint64_t fnv1a(uint64_t h, const void *data, size_t len);
 
 /* Appends lowercase hex of n bytes. */
 int hex_append(struct buf *out, const uint8_t *data, size_t n);

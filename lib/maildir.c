@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "maildir.h"
 #include "xalloc.h"
 
@@ -185,16 +186,10 @@ char md_rules_sep(const struct md_rules *r)
 
 uint64_t md_rules_id(const struct md_rules *r)
 {
-	uint64_t h = 14695981039346656037ULL; /* FNV-1a, each pattern NUL-ended */
+	uint64_t h = fnv1a(FNV1A_INIT, &r->sep, 1);
 
-	h = (h ^ (uint8_t)r->sep) * 1099511628211ULL;
-	for (size_t i = 0; i < r->npatterns; i++) {
-		for (const char *p = r->patterns[i];; p++) {
-			h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-			if (*p == '\0')
-				break;
-		}
-	}
+	for (size_t i = 0; i < r->npatterns; i++) /* each pattern NUL-ended */
+		h = fnv1a(h, r->patterns[i], strlen(r->patterns[i]) + 1);
 	return h;
 }
 

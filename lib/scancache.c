@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "hash.h"
 #include "log.h"
 #include "safepath.h"
 #include "scan.h"
@@ -115,11 +116,7 @@ static void centry_free(struct centry *ce)
 
 static size_t bucket(const struct digest_cache *c, const char *folder)
 {
-	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-
-	for (const unsigned char *p = (const unsigned char *)folder; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	return (size_t)(h & (c->nbuckets - 1));
+	return (size_t)(fnv1a(FNV1A_INIT, folder, strlen(folder)) & (c->nbuckets - 1));
 }
 
 static struct centry **find_slot(struct digest_cache *c, const char *folder)

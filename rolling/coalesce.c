@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "coalesce.h"
+#include "hash.h"
 #include "xalloc.h"
 
 #define NONE SIZE_MAX
@@ -45,18 +46,9 @@ static void ptab_init(struct ptab *t)
 	t->slot = xcalloc(t->cap, sizeof(*t->slot));
 }
 
-static size_t hash(const char *s)
-{
-	size_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 static size_t ptab_find(const struct ptab *t, const char *key)
 {
-	size_t i = hash(key) & (t->cap - 1);
+	size_t i = (size_t)fnv1a(FNV1A_INIT, key, strlen(key)) & (t->cap - 1);
 
 	while (t->slot[i].key != NULL && strcmp(t->slot[i].key, key) != 0)
 		i = (i + 1) & (t->cap - 1);

@@ -566,6 +566,8 @@ static void apply_one(struct session *ss, uint8_t type, const union w_msg *m)
 			ss->nneeds++;
 		}
 		hold(ss, lsn);
+		log_debug("%s of '%.*s' (record %llu) needs the content", wire_type_name(type),
+			  (int)path.len, path.p, (unsigned long long)lsn);
 		__atomic_add_fetch(&ss->sh->needs, 1, __ATOMIC_RELAXED);
 	} else if (lsn != 0) {
 		release(ss, lsn); /* content for an earlier NEED arrived */
