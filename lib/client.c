@@ -67,6 +67,8 @@ struct xfer {
 	uint32_t id;
 	int fd;
 	uint64_t lsn, off, size;
+	uint64_t dev, ino;	     /* of the file, and */
+	uint8_t sha[SHA256_LEN]; /* its content: what a link from it names */
 	struct xfer *next;
 };
 
@@ -750,8 +752,34 @@ static uint64_t xfer_low_lsn(const struct client *c)
 	return low;
 }
 
+/* Finishes the transfer of the file st (by inode) or of content sha, if
+ * one is in progress: the standby can link only from a complete file. */
+static int xfer_finish(struct client *c, const struct stat *st, const uint8_t *sha,
+		       struct err *e)
+{
+	uint8_t *chunk;
+	int r = 0;
+
+	for (struct xfer **link = &c->xfers; *link != NULL; link = &(*link)->next) {
+		struct xfer *x = *link;
+
+		if ((st == NULL || x->dev != (uint64_t)st->st_dev || x->ino != (uint64_t)st->st_ino) &&
+		    (sha == NULL || memcmp(x->sha, sha, SHA256_LEN) != 0))
+			continue;
+		chunk = xmalloc(WIRE_CHUNK);
+		while ((r = xfer_step(c, x, chunk, e)) == 0)
+			;
+		free(chunk);
+		if (r == 1)
+			xfer_done(c, link);
+		return r < 0 ? -1 : 0;
+	}
+	return 0;
+}
+
 /* Starts sending a large file: the PUT now, its content in rounds. */
-static int xfer_start(struct client *c, union w_msg *put, int fd, uint64_t size, struct err *e)
+static int xfer_start(struct client *c, union w_msg *put, int fd, const struct stat *st,
+		      struct err *e)
 {
 	struct xfer *x, **tail = &c->xfers;
 
@@ -770,7 +798,10 @@ static int xfer_start(struct client *c, union w_msg *put, int fd, uint64_t size,
 	x->id = put->put.xfer_id;
 	x->fd = fd;
 	x->lsn = put->put.lsn;
-	x->size = size;
+	x->size = (uint64_t)st->st_size;
+	x->dev = (uint64_t)st->st_dev;
+	x->ino = (uint64_t)st->st_ino;
+	memcpy(x->sha, put->put.sha256, SHA256_LEN);
 	while (*tail != NULL)
 		tail = &(*tail)->next;
 	*tail = x;
@@ -800,6 +831,8 @@ static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedup
 	if (dedupe && st.st_nlink > 1 && (have = sentmap_by_inode(c->sent, ikey)) != NULL &&
 	    strcmp(have, path) != 0) {
 		close(fd);
+		if (xfer_finish(c, &st, NULL, e) < 0)
+			return -1;
 		return send_link(c, lsn, have, path, &st, NULL, false, e);
 	}
 	if ((uint64_t)st.st_size <= WIRE_CHUNK) {
@@ -819,6 +852,8 @@ static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedup
 	if (dedupe && st.st_size >= DEDUPE_MIN_SIZE &&
 	    (have = sentmap_by_content(c->sent, sha)) != NULL && strcmp(have, path) != 0) {
 		close(fd);
+		if (xfer_finish(c, NULL, sha, e) < 0)
+			return -1;
 		return send_link(c, lsn, have, path, &st, sha, true, e);
 	}
 	m.put.size = (uint64_t)st.st_size;
@@ -829,7 +864,7 @@ static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedup
 		r = send_chunk(c, W_PUT, &m, c->content.data, (size_t)st.st_size, e);
 		close(fd);
 	} else {
-		r = xfer_start(c, &m, fd, (uint64_t)st.st_size, e); /* keeps fd */
+		r = xfer_start(c, &m, fd, &st, e); /* keeps fd */
 		if (r < 0)
 			close(fd);
 	}

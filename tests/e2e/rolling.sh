@@ -5,7 +5,8 @@
 # 200 operations/s for ROLLING_SECONDS (default 60) with flag changes,
 # moves, copies, expunges and uidlist rewrites mixed in: the test reports
 # delivery-to-durable-on-standby lag p50/p99, and afterwards the trees are
-# identical with every message once. Then the wire cost of a flag change.
+# identical with every message once. Then the wire cost of a flag change,
+# copies linked rather than sent, and one huge message not holding up others.
 . "$(dirname "$0")/lib.sh"
 
 SECONDS_LOAD=${ROLLING_SECONDS:-60}
@@ -51,6 +52,31 @@ per=$(((after - before) / n))
 [ "$per" -lt 200 ] || fail "a flag change cost $per bytes on the wire"
 same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the flag changes"
 ok "a flag change costs $per bytes on the wire (TLS included)"
+
+# A copy (a hard link, as Dovecot makes) is linked on the standby, not
+# sent again: one made while the original is still on its way, and one
+# made after the original was flagged from new/ into cur/ (the link names
+# it where the standby has it now). Content goes once; nothing is needed.
+u=$T/primary/mail/dom2/user2/Maildir
+s0=$(status_json primary)
+for i in 1 2; do
+	head -c 10000000 /dev/urandom >"$u/tmp/big$i"
+	mv "$u/tmp/big$i" "$u/new/1800000100.Mbig$i.test,S=10000000"
+	[ "$i" = 1 ] || wait_synced primary 30 || fail "big$i did not replicate"
+	mv "$u/new/1800000100.Mbig$i.test,S=10000000" "$u/cur/1800000100.Mbig$i.test,S=10000000:2,S"
+	[ "$i" = 1 ] || wait_synced primary 30 || fail "big$i's flag did not replicate"
+	ln "$u/cur/1800000100.Mbig$i.test,S=10000000:2,S" "$u/.Trash/cur/1800000101.Mbig$i.test,S=10000000:2,S"
+done
+wait_synced primary 30 || fail "the copies did not replicate"
+s1=$(status_json primary)
+links=$(($(echo "$s1" | jnum links) - $(echo "$s0" | jnum links)))
+needs=$(($(echo "$s1" | jnum needs) - $(echo "$s0" | jnum needs)))
+sent=$(($(echo "$s1" | jnum wire_bytes_out) - $(echo "$s0" | jnum wire_bytes_out)))
+[ "$links" -ge 2 ] || fail "$links of 2 copies were linked"
+[ "$needs" = 0 ] || fail "the standby needed content $needs times for the copies"
+[ "$sent" -lt 21000000 ] || fail "$sent bytes sent for 20,000,000 bytes of content and two copies"
+same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the copies"
+ok "copies linked on the standby ($links links, $needs needs, $sent bytes for 20 MB of content)"
 
 # One huge message must not hold up everyone else: 10 small deliveries to
 # another user, made after a 200 MB one, are on the standby before it.
