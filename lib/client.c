@@ -752,27 +752,36 @@ static uint64_t xfer_low_lsn(const struct client *c)
 	return low;
 }
 
-/* Finishes the transfer of the file st (by inode) or of content sha, if
- * one is in progress: the standby can link only from a complete file. */
+/* Sends the rest of transfer *link and ends it. */
+static int xfer_complete(struct client *c, struct xfer **link, struct err *e)
+{
+	uint8_t *chunk = xmalloc(WIRE_CHUNK);
+	int r;
+
+	while ((r = xfer_step(c, *link, chunk, e)) == 0)
+		;
+	free(chunk);
+	if (r < 0)
+		return -1;
+	xfer_done(c, link);
+	return 0;
+}
+
+/* True if x sends the file st (by inode) or content sha (either may be NULL). */
+static bool xfer_is(const struct xfer *x, const struct stat *st, const uint8_t *sha)
+{
+	return (st != NULL && x->dev == (uint64_t)st->st_dev && x->ino == (uint64_t)st->st_ino) ||
+	       (sha != NULL && memcmp(x->sha, sha, SHA256_LEN) == 0);
+}
+
+/* Finishes the transfer of the file st or of content sha, if one is in
+ * progress: the standby can link only from a complete file. */
 static int xfer_finish(struct client *c, const struct stat *st, const uint8_t *sha,
 		       struct err *e)
 {
-	uint8_t *chunk;
-	int r = 0;
-
 	for (struct xfer **link = &c->xfers; *link != NULL; link = &(*link)->next) {
-		struct xfer *x = *link;
-
-		if ((st == NULL || x->dev != (uint64_t)st->st_dev || x->ino != (uint64_t)st->st_ino) &&
-		    (sha == NULL || memcmp(x->sha, sha, SHA256_LEN) != 0))
-			continue;
-		chunk = xmalloc(WIRE_CHUNK);
-		while ((r = xfer_step(c, x, chunk, e)) == 0)
-			;
-		free(chunk);
-		if (r == 1)
-			xfer_done(c, link);
-		return r < 0 ? -1 : 0;
+		if (xfer_is(*link, st, sha))
+			return xfer_complete(c, link, e);
 	}
 	return 0;
 }
@@ -785,7 +794,7 @@ static int xfer_start(struct client *c, union w_msg *put, int fd, const struct s
 
 	/* Too many at once: finish the oldest first (bounds open files). */
 	while (c->nxfers >= MAX_XFERS) {
-		if (xfer_round(c, c->xfers->size - c->xfers->off, e) < 0)
+		if (xfer_complete(c, &c->xfers, e) < 0)
 			return -1;
 	}
 	put->put.flags |= WF_CHUNKED;

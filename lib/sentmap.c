@@ -154,12 +154,6 @@ static struct name *name_claim(struct sentmap *m, const char *path)
 	return n;
 }
 
-static void name_forget_if_empty(struct name *n)
-{
-	if (n->ino == NO_SLOT && n->sha == NO_SLOT && !n->dropped)
-		n->h = 0;
-}
-
 /* Drops what n says the standby holds at path: it is replaced or gone. */
 static void name_clear(struct sentmap *m, struct name *n, const char *path)
 {
@@ -179,12 +173,13 @@ void sentmap_sent(struct sentmap *m, const char *path, const uint8_t *inode_key,
 
 	if (n != NULL)
 		name_clear(m, n, path); /* new content under an old name */
+	if (inode_key == NULL && sha == NULL)
+		return;
 	n = name_claim(m, path);
 	if (inode_key != NULL)
 		n->ino = key_put(&m->inodes, inode_key, path);
 	if (sha != NULL)
 		n->sha = key_put(&m->contents, sha, path);
-	name_forget_if_empty(n);
 }
 
 const char *sentmap_by_inode(const struct sentmap *m, const uint8_t *inode_key)
@@ -199,13 +194,13 @@ const char *sentmap_by_content(const struct sentmap *m, const uint8_t *sha)
 
 void sentmap_renamed(struct sentmap *m, const char *from, const char *to)
 {
-	struct name *n = name_find(m, from), was, *t;
+	struct name *n, was, *t;
 
 	if (strcmp(from, to) == 0)
 		return;
 	sentmap_unlinked(m, to); /* a rename replaces what was there */
-	if (n == NULL || n->h != name_hash(from))
-		return; /* not known, or its entry was just taken over */
+	if ((n = name_find(m, from)) == NULL)
+		return;
 	was = *n;
 	n->h = 0;
 	was.ino = key_holding(&m->inodes, was.ino, from);
@@ -242,6 +237,7 @@ bool sentmap_take_dropped(struct sentmap *m, const char *path)
 	if (n == NULL || !n->dropped)
 		return false;
 	n->dropped = false;
-	name_forget_if_empty(n);
+	if (n->ino == NO_SLOT && n->sha == NO_SLOT)
+		n->h = 0; /* nothing else to remember of it */
 	return true;
 }
