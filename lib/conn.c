@@ -50,8 +50,8 @@
 /* Input is bounded by one whole frame plus READ_ROOM bytes of read slack. */
 #define READ_ROOM (64u * 1024)
 #define IN_MAX	  (FRAME_MAX + READ_ROOM)
-/* Consumed input is moved out of the way once it reaches this size. */
-#define COMPACT_AT (64u * 1024)
+/* OpenSSL's read-ahead buffer: room for a few full TLS records. */
+#define TLS_READ_BUFFER (80u * 1024)
 /* How long a refused client gets to read why before we close. */
 #define REFUSE_LINGER_MS 1000
 
@@ -232,6 +232,11 @@ static int load_tls(struct tls_ctx *t, const struct settings *s, struct err *e)
 	SSL_CTX_set_verify(t->ssl, verify, NULL);
 	SSL_CTX_set_mode(t->ssl,
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+	/* Read ahead: one read() brings in several records, instead of two
+	 * reads (header, then body) per 16 kB record. What it buffers is seen
+	 * by SSL_has_pending(), not by poll(). */
+	SSL_CTX_set_read_ahead(t->ssl, 1);
+	SSL_CTX_set_default_read_buffer_len(t->ssl, TLS_READ_BUFFER);
 	SSL_CTX_set_session_cache_mode(t->ssl, SSL_SESS_CACHE_OFF);
 	if (t->server)
 		SSL_CTX_set_num_tickets(t->ssl,
@@ -559,15 +564,19 @@ static ssize_t raw_write(struct conn *c, const uint8_t *p, size_t len, struct er
 	return err_sys(e, "write to %s failed", c->peer);
 }
 
-/* Moves unconsumed input to the front when that is cheap or needed. */
+/* Before a read: moves unconsumed input to the front when room is needed
+ * or when no more is moved than was consumed since (so each byte is moved
+ * at most about once, however much one read brought in). */
 static void compact_in(struct conn *c)
 {
+	size_t left = c->in.len - c->in_off;
+
 	if (c->in_off == 0)
 		return;
-	if (c->in_off == c->in.len) {
+	if (left == 0) {
 		buf_reset(&c->in);
 		c->in_off = 0;
-	} else if (c->in_off >= COMPACT_AT || IN_MAX - c->in.len < READ_ROOM) {
+	} else if (c->in_off >= left || IN_MAX - c->in.len < READ_ROOM) {
 		buf_consume(&c->in, c->in_off);
 		c->in_off = 0;
 	}
@@ -665,7 +674,6 @@ int conn_next(struct conn *c, struct w_frame *f, union w_msg *m, struct err *e)
 		size_t used, avail;
 		int rc = 0;
 
-		compact_in(c);
 		avail = c->in.len - c->in_off;
 		if (avail > 0)
 			rc = wire_frame_parse(c->in.data + c->in_off, avail, f, &used, e);
@@ -677,8 +685,9 @@ int conn_next(struct conn *c, struct w_frame *f, union w_msg *m, struct err *e)
 				return err_prefix(e, "from %s", c->peer);
 			return 1;
 		}
-		/* TLS may hold decrypted bytes that poll() will not announce. */
-		if (pulled || c->ssl == NULL || SSL_pending(c->ssl) == 0 || c->eof)
+		/* TLS may hold bytes, read ahead or decrypted, that poll() will
+		 * not announce. */
+		if (pulled || c->ssl == NULL || !SSL_has_pending(c->ssl) || c->eof)
 			return 0;
 		if (fill(c, e) < 0)
 			return -1;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "safepath.h"
 
 int fs_write_all(int fd, const void *data, size_t len)
 {
@@ -50,6 +51,16 @@ ssize_t fs_read_full(int fd, void *data, size_t len)
 		got += (size_t)n;
 	}
 	return (ssize_t)got;
+}
+
+void fs_willneed(int rootfd, const char *relpath, off_t len)
+{
+	int fd = sp_open(rootfd, relpath, O_RDONLY | O_NONBLOCK | O_NOFOLLOW, 0, NULL);
+
+	if (fd < 0)
+		return;
+	(void)posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
+	close(fd);
 }
 
 int fs_fsync_dir(int dirfd, const char *path, struct err *e)

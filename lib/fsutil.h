@@ -31,6 +31,10 @@ int fs_read_file(int dirfd, const char *name, struct buf *out, size_t max, struc
  * max bytes. Returns 0 or -1 (EFBIG past max). */
 int fs_read_fd(int fd, struct buf *out, size_t max, struct err *e);
 /* fsyncs a directory by path or fd. */
+/* Asks the kernel to read the first len bytes of rootfd/relpath ahead,
+ * without waiting; a file that cannot be opened is skipped. */
+void fs_willneed(int rootfd, const char *relpath, off_t len);
+
 int fs_fsync_dir(int dirfd, const char *path, struct err *e);
 /* write()s all of data, retrying on EINTR and short writes. */
 int fs_write_all(int fd, const void *data, size_t len);

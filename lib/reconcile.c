@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "buf.h"
+#include "fsutil.h"
 #include "log.h"
 #include "reconcile.h"
 #include "xalloc.h"
@@ -288,19 +289,69 @@ static int send_message(struct rc *rc, struct user_plan *u, struct pair *p,
 	return client_put(rc->c, rc->o->lsn, buf_cstr(path), rc->e);
 }
 
+/* Will phase 2 read this entry's content? (A rename or link of a spare
+ * the peer has will not, but that costs only a wasted read-ahead.) */
+static bool will_send(const struct pair *p, const struct scan_entry *s)
+{
+	const struct scan_entry *theirs;
+
+	if (!is_message(s->name) || is_dir(s))
+		return false;
+	theirs = folder_list_find(&p->r, slice_cstr(s->name));
+	return theirs == NULL || theirs->size != s->size;
+}
+
+/* Read-ahead: the kernel is asked for the content of the next
+ * READ_AHEAD messages to send, so that a cold disk serves many reads at
+ * once instead of one file at a time (the sender reads one by one). */
+#define READ_AHEAD 64
+#define READ_AHEAD_BYTES (128 * 1024) /* per file: a big one reads ahead itself */
+
+struct ahead {
+	size_t i, k;  /* next entry to consider */
+	size_t n;     /* asked for and not yet sent */
+	struct buf path;
+};
+
+static void read_ahead(struct rc *rc, struct user_plan *u, struct ahead *a)
+{
+	while (a->n < READ_AHEAD && a->i < u->n) {
+		struct pair *p = &u->p[a->i];
+		const struct scan_entry *s;
+
+		if (a->k >= p->l.n) {
+			a->i++;
+			a->k = 0;
+			continue;
+		}
+		s = &p->l.v[a->k++];
+		if (!will_send(p, s))
+			continue;
+		join(&a->path, p->f->folder, s->name);
+		fs_willneed(rc->o->rootfd, buf_cstr(&a->path), READ_AHEAD_BYTES);
+		a->n++;
+	}
+}
+
 static int send_messages(struct rc *rc, struct user_plan *u)
 {
 	struct buf path = BUF_INIT, from = BUF_INIT;
+	struct ahead ra = {.path = BUF_INIT};
 	int r = 0;
 
 	for (size_t i = 0; i < u->n && r == 0; i++) {
 		struct pair *p = &u->p[i];
 
 		for (size_t k = 0; k < p->l.n && r == 0; k++) {
-			if (is_message(p->l.v[k].name) && !is_dir(&p->l.v[k]))
-				r = send_message(rc, u, p, &p->l.v[k], &path, &from);
+			if (!is_message(p->l.v[k].name) || is_dir(&p->l.v[k]))
+				continue;
+			if (will_send(p, &p->l.v[k]) && ra.n > 0)
+				ra.n--;
+			read_ahead(rc, u, &ra);
+			r = send_message(rc, u, p, &p->l.v[k], &path, &from);
 		}
 	}
+	buf_free(&ra.path);
 	buf_free(&path);
 	buf_free(&from);
 	return r;

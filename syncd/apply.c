@@ -294,8 +294,7 @@ static int retarget(struct apply *a, struct pend *p, const char *from, const cha
 		return rename_nowhere(a, from, e);
 	if (tpfd < 0)
 		return -1;
-	free(p->path);
-	p->path = xstrdup(to);
+	ap_pend_rename(a, p, xstrdup(to));
 	if (ap_dev_of(tpfd) != p->dev && !p->open) {
 		/* The new name is on another file system: restage there. */
 		size_t i = ap_pend_index(a, p);
@@ -357,10 +356,7 @@ static void retarget_open(struct apply *a, const char *from, const char *to)
 		struct pend *p = a->v[i];
 
 		if (p->open && ap_under(p->path, from)) {
-			char *np = xasprintf("%s%s", to, p->path + n);
-
-			free(p->path);
-			p->path = np;
+			ap_pend_rename(a, p, xasprintf("%s%s", to, p->path + n));
 		}
 	}
 }

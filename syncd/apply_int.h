@@ -18,6 +18,7 @@
 #include "hash.h"
 
 #define DEFAULT_MAX_PENDING 256
+#define PEND_SLOTS	    1024 /* a power of two */
 #define MAX_XFERS	    64 /* chunked transfers open at once */
 #define COURIER_DIR	    "courierimapkeywords"
 
@@ -30,7 +31,8 @@ struct attrs {
 
 /* Content waiting for apply_commit(), or still arriving (open). */
 struct pend {
-	char *path;    /* target, relative to the root */
+	char *path;    /* target, relative to the root (ap_pend_rename changes it) */
+	uint32_t slot; /* path's slot in apply.names */
 	int sdir;      /* directory holding the temporary file */
 	bool own_sdir; /* sdir is ours to close (not a->stagefd) */
 	dev_t dev;     /* file system of sdir, and of the target's directory */
@@ -65,6 +67,9 @@ struct apply {
 	mode_t temp_mode;  /* what a new temporary file is made with */
 	struct pend **v; /* arrival order */
 	size_t n, cap, ncomplete, nopen;
+	/* How many pending entries' paths hash to each slot: most lookups by
+	 * path find an empty slot and skip the walk of v. */
+	uint32_t names[PEND_SLOTS];
 	struct touched *dirs;
 	size_t ndirs, dircap;
 	uint64_t seq;
@@ -122,7 +127,8 @@ struct pend *ap_pend_find(struct apply *a, const char *path, bool complete_only)
 struct pend *ap_xfer_find(struct apply *a, uint32_t id);
 
 /* Drops complete content pending for path, or anywhere beneath it when
- * tree is set (content still arriving there is discarded when done). */
+ * tree is set (content still arriving there is discarded when done),
+ * except keep (NULL, or an entry in the list). */
 void ap_pend_drop(struct apply *a, const char *path, bool tree, const struct pend *keep);
 
 /* Creates pending content for path (whose directory is pfd) with an empty
@@ -132,6 +138,9 @@ struct pend *ap_pend_new(struct apply *a, const char *path, int pfd, const struc
 
 /* Appends p to the pending list (arrival order). */
 void ap_pend_add(struct apply *a, struct pend *p);
+
+/* Gives a listed pending entry another target path (taking path). */
+void ap_pend_rename(struct apply *a, struct pend *p, char *path);
 
 /* Releases a pend that never joined the list. */
 void ap_pend_discard_new(struct pend *p);

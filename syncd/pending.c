@@ -201,6 +201,7 @@ void ap_pend_remove(struct apply *a, size_t i, bool unlink_tmp)
 		a->nopen--;
 	else
 		a->ncomplete--;
+	a->names[p->slot]--;
 	free(p->path);
 	free(p);
 	memmove(&a->v[i], &a->v[i + 1], (a->n - i - 1) * sizeof(*a->v));
@@ -216,9 +217,25 @@ size_t ap_pend_index(struct apply *a, const struct pend *p)
 	log_fatal("apply: pending entry not in its list");
 }
 
+static uint32_t name_slot(const char *path)
+{
+	return (uint32_t)fnv1a(FNV1A_INIT, path, strlen(path)) & (PEND_SLOTS - 1);
+}
+
+/* Might an entry other than other (listed, or NULL) be pending for
+ * exactly this path? */
+static bool maybe_pending(const struct apply *a, const char *path, const struct pend *other)
+{
+	uint32_t slot = name_slot(path);
+
+	return a->names[slot] > (other != NULL && other->slot == slot ? 1u : 0u);
+}
+
 /* The latest pending content for path: complete only, or also arriving. */
 struct pend *ap_pend_find(struct apply *a, const char *path, bool complete_only)
 {
+	if (!maybe_pending(a, path, NULL))
+		return NULL;
 	for (size_t i = a->n; i-- > 0;) {
 		struct pend *p = a->v[i];
 
@@ -241,6 +258,8 @@ struct pend *ap_xfer_find(struct apply *a, uint32_t id)
  * tree is set (content still arriving there is discarded when done). */
 void ap_pend_drop(struct apply *a, const char *path, bool tree, const struct pend *keep)
 {
+	if (!tree && !maybe_pending(a, path, keep))
+		return;
 	for (size_t i = 0; i < a->n;) {
 		struct pend *p = a->v[i];
 		bool hit = tree ? ap_under(p->path, path) : strcmp(p->path, path) == 0;
@@ -329,10 +348,21 @@ void ap_pend_add(struct apply *a, struct pend *p)
 		a->v = xreallocarray(a->v, a->cap, sizeof(*a->v));
 	}
 	a->v[a->n++] = p;
+	p->slot = name_slot(p->path);
+	a->names[p->slot]++;
 	if (p->open)
 		a->nopen++;
 	else
 		a->ncomplete++;
+}
+
+void ap_pend_rename(struct apply *a, struct pend *p, char *path)
+{
+	a->names[p->slot]--;
+	free(p->path);
+	p->path = path;
+	p->slot = name_slot(path);
+	a->names[p->slot]++;
 }
 
 /* Releases a pend that never joined the list. */
@@ -473,6 +503,7 @@ int ap_restage(struct apply *a, size_t i, int pfd, struct err *e)
 	if (q == NULL)
 		return r < 0 ? -1 : err_set(e, WE_IO, "pending content of '%s' changed", p->path);
 	q->at = p->at;
+	q->slot = p->slot; /* q takes p's place in the list, and in names */
 	unlinkat(p->sdir, p->tmp, 0);
 	if (p->own_sdir)
 		close(p->sdir);
