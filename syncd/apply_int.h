@@ -18,7 +18,7 @@
 #include "hash.h"
 
 #define DEFAULT_MAX_PENDING 256
-#define PEND_SLOTS	    1024 /* a power of two */
+#define PEND_SLOTS	    16384 /* a power of two, well above max_pending */
 #define MAX_XFERS	    64 /* chunked transfers open at once */
 #define COURIER_DIR	    "courierimapkeywords"
 
