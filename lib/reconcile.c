@@ -289,15 +289,17 @@ static int send_message(struct rc *rc, struct user_plan *u, struct pair *p,
 	return client_put(rc->c, rc->o->lsn, buf_cstr(path), rc->e);
 }
 
-/* Will phase 2 read this entry's content? (A rename or link of a spare
+static bool is_message_file(const struct scan_entry *s)
+{
+	return is_message(s->name) && !is_dir(s);
+}
+
+/* Will phase 2 read this message's content? (A rename or link of a spare
  * the peer has will not, but that costs only a wasted read-ahead.) */
 static bool will_send(const struct pair *p, const struct scan_entry *s)
 {
-	const struct scan_entry *theirs;
+	const struct scan_entry *theirs = folder_list_find(&p->r, slice_cstr(s->name));
 
-	if (!is_message(s->name) || is_dir(s))
-		return false;
-	theirs = folder_list_find(&p->r, slice_cstr(s->name));
 	return theirs == NULL || theirs->size != s->size;
 }
 
@@ -309,7 +311,7 @@ static bool will_send(const struct pair *p, const struct scan_entry *s)
 
 struct ahead {
 	size_t i, k;  /* next entry to consider */
-	size_t n;     /* asked for and not yet sent */
+	size_t n;     /* messages passed and not yet handled by phase 2 */
 	struct buf path;
 };
 
@@ -325,11 +327,13 @@ static void read_ahead(struct rc *rc, struct user_plan *u, struct ahead *a)
 			continue;
 		}
 		s = &p->l.v[a->k++];
+		if (!is_message_file(s))
+			continue;
+		a->n++;
 		if (!will_send(p, s))
 			continue;
 		join(&a->path, p->f->folder, s->name);
 		fs_willneed(rc->o->rootfd, buf_cstr(&a->path), READ_AHEAD_BYTES);
-		a->n++;
 	}
 }
 
@@ -343,9 +347,9 @@ static int send_messages(struct rc *rc, struct user_plan *u)
 		struct pair *p = &u->p[i];
 
 		for (size_t k = 0; k < p->l.n && r == 0; k++) {
-			if (!is_message(p->l.v[k].name) || is_dir(&p->l.v[k]))
+			if (!is_message_file(&p->l.v[k]))
 				continue;
-			if (will_send(p, &p->l.v[k]) && ra.n > 0)
+			if (ra.n > 0)
 				ra.n--;
 			read_ahead(rc, u, &ra);
 			r = send_message(rc, u, p, &p->l.v[k], &path, &from);

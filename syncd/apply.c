@@ -355,9 +355,8 @@ static void retarget_open(struct apply *a, const char *from, const char *to)
 	for (size_t i = 0; i < a->n; i++) {
 		struct pend *p = a->v[i];
 
-		if (p->open && ap_under(p->path, from)) {
+		if (p->open && ap_under(p->path, from))
 			ap_pend_rename(a, p, xasprintf("%s%s", to, p->path + n));
-		}
 	}
 }
 
