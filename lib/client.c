@@ -87,7 +87,8 @@ struct client {
 	struct inflight inflight[MAX_INFLIGHT];
 	size_t ninflight;
 	uint64_t batch_ops, batch_bytes;
-	uint64_t sent_lsn; /* highest lsn in a BATCH_END sent */
+	uint64_t sent_lsn;  /* highest lsn in a BATCH_END sent */
+	uint64_t acked_lsn; /* highest lsn in a BATCH_END acknowledged */
 	uint64_t want_lsn; /* highest lsn asked for (transfers may hold it back) */
 	uint64_t received_lsn, applied_lsn, durable_lsn;
 	struct need *needs;
@@ -259,7 +260,7 @@ int client_connect(const struct client_opts *o, struct client **c_r, struct w_he
 	c->peer.magic = slice_cstr(WIRE_MAGIC);
 	c->peer.software = (struct slice){"", 0};
 	c->durable_lsn = c->received_lsn = c->applied_lsn = c->peer.durable_lsn;
-	c->sent_lsn = c->peer.durable_lsn;
+	c->sent_lsn = c->acked_lsn = c->peer.durable_lsn;
 	c->sent = sentmap_new();
 	c->last_send_ms = now_mono_ms();
 	*peer_r = c->peer;
@@ -340,6 +341,7 @@ static int on_ack(struct client *c, const struct w_ack *a, struct err *e)
 		return err_set(e, (int)a->status, "%s refused batch %" PRIu64 ": %.*s (%s)",
 			       conn_peer(c->conn), a->seq, (int)a->text.len, a->text.p,
 			       wire_errcode_name(a->status));
+	c->acked_lsn = c->inflight[0].lsn;
 	memmove(c->inflight, c->inflight + 1, (c->ninflight - 1) * sizeof(c->inflight[0]));
 	c->ninflight--;
 	c->received_lsn = a->received_lsn;
@@ -1331,11 +1333,6 @@ bool client_busy(const struct client *c)
 	return c->ninflight > 0 || c->nneeds > 0 || c->batch_ops > 0 || c->xfers != NULL;
 }
 
-size_t client_inflight(const struct client *c)
-{
-	return c->ninflight;
-}
-
 size_t client_transfers(const struct client *c)
 {
 	return c->nxfers;
@@ -1354,6 +1351,11 @@ uint64_t client_received_lsn(const struct client *c)
 uint64_t client_applied_lsn(const struct client *c)
 {
 	return c->applied_lsn;
+}
+
+bool client_claiming(const struct client *c)
+{
+	return c->sent_lsn > c->acked_lsn;
 }
 
 uint64_t client_sent_lsn(const struct client *c)

@@ -78,6 +78,34 @@ sent=$(($(echo "$s1" | jnum wire_bytes_out) - $(echo "$s0" | jnum wire_bytes_out
 same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the copies"
 ok "copies linked on the standby ($links links, $needs needs, $sent bytes for 20 MB of content)"
 
+# A backlog (the standby was away, or the sender fell behind) becomes
+# durable step by step: each acknowledgement closes the batch that filled
+# meanwhile, even while the journal keeps the sender reading. It used to
+# wait until the reader ran dry, so all of a backlog (or of a load the
+# sender only just kept up with) waited for one batch at its end.
+jhead() { status_json primary | sed 's/.*"journald":{//' | jnum head_lsn; }
+settled() { a=$(jhead); sleep 0.5; [ "$(jhead)" = "$a" ]; }
+stop_daemon syncclient_primary
+h0=$(jhead)
+"$MAILGEN" burst "$T/primary/mail" --flags 30000 --deliver 0 --expunge 0 --move 0 --seed 23 >/dev/null
+wait_for 30 settled || fail "journald did not settle after the burst: $(status_json primary)"
+h1=$(jhead)
+[ $((h1 - h0)) -ge 20000 ] || fail "the burst made $((h1 - h0)) journal records, not 20,000 or more"
+start syncclient_primary "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
+: >"$T/durable.seen"
+end=$(($(date +%s) + 60))
+while [ "$(date +%s)" -lt "$end" ]; do
+	d=$(status_json primary | sed 's/.*"syncclient":{//' | jnum durable_lsn)
+	echo "${d:-0}" >>"$T/durable.seen"
+	[ "${d:-0}" -lt "$h1" ] || break
+done
+steps=$(awk -v a="$h0" -v b="$h1" '$1 > a && $1 < b' "$T/durable.seen" | sort -u | wc -l)
+[ "$steps" -ge 2 ] ||
+	fail "a backlog of $((h1 - h0)) records became durable in $steps steps: $(sort -un "$T/durable.seen" | tr '\n' ' ')"
+wait_synced primary 60 || fail "the backlog did not replicate: $(status_json primary)"
+same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the backlog"
+ok "a backlog of $((h1 - h0)) records became durable in $steps steps on the way, not at its end"
+
 # One huge message must not hold up everyone else: 10 small deliveries to
 # another user, made after a 200 MB one, are on the standby before it.
 big=$T/primary/mail/dom0/user0/Maildir
