@@ -59,6 +59,7 @@ struct need_seen {
 
 struct inflight {
 	uint64_t seq, lsn;
+	bool own; /* ended by the client itself (size, query, NEEDs), not by client_commit() */
 };
 
 /* A large file being sent a chunk at a time, between other operations, so
@@ -87,8 +88,7 @@ struct client {
 	struct inflight inflight[MAX_INFLIGHT];
 	size_t ninflight;
 	uint64_t batch_ops, batch_bytes;
-	uint64_t sent_lsn;  /* highest lsn in a BATCH_END sent */
-	uint64_t acked_lsn; /* highest lsn in a BATCH_END acknowledged */
+	uint64_t sent_lsn; /* highest lsn in a BATCH_END sent */
 	uint64_t want_lsn; /* highest lsn asked for (transfers may hold it back) */
 	uint64_t received_lsn, applied_lsn, durable_lsn;
 	struct need *needs;
@@ -260,7 +260,7 @@ int client_connect(const struct client_opts *o, struct client **c_r, struct w_he
 	c->peer.magic = slice_cstr(WIRE_MAGIC);
 	c->peer.software = (struct slice){"", 0};
 	c->durable_lsn = c->received_lsn = c->applied_lsn = c->peer.durable_lsn;
-	c->sent_lsn = c->acked_lsn = c->peer.durable_lsn;
+	c->sent_lsn = c->peer.durable_lsn;
 	c->sent = sentmap_new();
 	c->last_send_ms = now_mono_ms();
 	*peer_r = c->peer;
@@ -341,7 +341,6 @@ static int on_ack(struct client *c, const struct w_ack *a, struct err *e)
 		return err_set(e, (int)a->status, "%s refused batch %" PRIu64 ": %.*s (%s)",
 			       conn_peer(c->conn), a->seq, (int)a->text.len, a->text.p,
 			       wire_errcode_name(a->status));
-	c->acked_lsn = c->inflight[0].lsn;
 	memmove(c->inflight, c->inflight + 1, (c->ninflight - 1) * sizeof(c->inflight[0]));
 	c->ninflight--;
 	c->received_lsn = a->received_lsn;
@@ -477,13 +476,15 @@ static int dispatch(struct client *c, const struct w_frame *f, const union w_msg
 /* ---------------------------------------------------------------- queries */
 
 /* Sends a query; its replies are handled as they arrive. */
+static int end_batch(struct client *c, uint64_t lsn, bool own, struct err *e);
+
 static int query_send(struct client *c, uint8_t type, union w_msg *m, void *ctx, struct err *e)
 {
 	uint32_t id = c->next_qid++;
 
 	if (c->qtype != 0)
 		return err_set(e, EBUSY, "a query to %s is still unanswered", conn_peer(c->conn));
-	if (client_commit(c, c->sent_lsn, e) < 0)
+	if (end_batch(c, c->sent_lsn, true, e) < 0)
 		return -1;
 	switch (type) {
 	case W_LIST_REQ: m->list_req.id = id; break;
@@ -587,7 +588,7 @@ static int maybe_cut(struct client *c, struct err *e)
 {
 	if (c->batch_ops >= c->set->sync.batch_max_ops ||
 	    c->batch_bytes >= c->set->sync.batch_max_bytes)
-		return client_commit(c, c->sent_lsn, e);
+		return end_batch(c, c->sent_lsn, true, e);
 	return 0;
 }
 
@@ -1251,7 +1252,9 @@ static int answer_needs(struct client *c, struct err *e)
 	return 0;
 }
 
-int client_commit(struct client *c, uint64_t lsn, struct err *e)
+/* Ends the current batch (see client_commit); own: the client ends it
+ * by itself, and client_awaiting_ack() does not wait for it. */
+static int end_batch(struct client *c, uint64_t lsn, bool own, struct err *e)
 {
 	union w_msg m;
 
@@ -1280,11 +1283,17 @@ int client_commit(struct client *c, uint64_t lsn, struct err *e)
 		return -1;
 	c->inflight[c->ninflight].seq = m.batch_end.seq;
 	c->inflight[c->ninflight].lsn = lsn;
+	c->inflight[c->ninflight].own = own;
 	c->ninflight++;
 	c->sent_lsn = lsn;
 	c->batch_ops = c->batch_bytes = 0;
 	c->st.batches++;
 	return conn_flush(c->conn, e) < 0 ? -1 : 0;
+}
+
+int client_commit(struct client *c, uint64_t lsn, struct err *e)
+{
+	return end_batch(c, lsn, false, e);
 }
 
 int client_drain(struct client *c, int timeout, struct err *e)
@@ -1315,7 +1324,7 @@ int client_poll(struct client *c, int timeout, struct err *e)
 	if (pump(c, timeout, e) < 0)
 		return -1;
 	if (c->nneeds > 0)
-		return client_commit(c, c->sent_lsn, e);
+		return end_batch(c, c->sent_lsn, true, e);
 	return xfer_round(c, XFER_ROUND, e);
 }
 
@@ -1353,9 +1362,13 @@ uint64_t client_applied_lsn(const struct client *c)
 	return c->applied_lsn;
 }
 
-bool client_claiming(const struct client *c)
+bool client_awaiting_ack(const struct client *c)
 {
-	return c->sent_lsn > c->acked_lsn;
+	for (size_t i = 0; i < c->ninflight; i++) {
+		if (!c->inflight[i].own)
+			return true;
+	}
+	return false;
 }
 
 uint64_t client_sent_lsn(const struct client *c)

@@ -124,10 +124,10 @@ int client_keepalive(struct client *c, struct err *e);
 
 /* True while batches await their ACK or NEEDs their content. */
 bool client_busy(const struct client *c);
-/* True while a batch in flight moves the position: claims journal records
- * no acknowledged batch covers. Batches cut because they grew too large
- * (batch_max_ops, batch_max_bytes) claim none. */
-bool client_claiming(const struct client *c);
+/* True while a batch ended by client_commit() awaits its ACK. Batches the
+ * client ends by itself (cut at batch_max_ops or batch_max_bytes, before a
+ * query, for NEEDs) do not count. */
+bool client_awaiting_ack(const struct client *c);
 /* Large files whose content is still being sent. */
 size_t client_transfers(const struct client *c);
 /* Positions as the peer last reported them. */

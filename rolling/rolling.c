@@ -432,10 +432,10 @@ static int close_batch(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struc
 }
 
 /* Records that everything up to lsn has been sent; closes the batch now
- * if no batch that moves the position is in flight, else when that one is
- * acknowledged (maybe_close). Batches the client cut for size do not
- * count: under a load that keeps them coming, waiting for an idle standby
- * would hold the position back for as long as the load lasts. */
+ * if the last one closed here is acknowledged, else when it is
+ * (maybe_close). Batches the client cut for size do not count: under a
+ * load that keeps them coming, waiting for an idle standby would hold the
+ * position back for as long as the load lasts. */
 static int commit(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err *e)
 {
 	if (!g->open_batch) {
@@ -450,14 +450,14 @@ static int commit(struct engine *g, uint64_t lsn, uint64_t oldest_ns, struct err
 	 * look for it, or the open batch grows for as long as records keep
 	 * coming (work() sees the connection again only when the reader runs
 	 * dry) and none of it becomes durable meanwhile. */
-	if (client_claiming(g->c) && client_poll(g->c, 0, e) < 0)
+	if (client_awaiting_ack(g->c) && client_poll(g->c, 0, e) < 0)
 		return -1;
-	return client_claiming(g->c) ? 0 : close_batch(g, g->open_lsn, g->open_ns, e);
+	return client_awaiting_ack(g->c) ? 0 : close_batch(g, g->open_lsn, g->open_ns, e);
 }
 
 static int maybe_close(struct engine *g, struct err *e)
 {
-	if (g->open_batch && !client_claiming(g->c))
+	if (g->open_batch && !client_awaiting_ack(g->c))
 		return close_batch(g, g->open_lsn, g->open_ns, e);
 	return 0;
 }
