@@ -106,9 +106,9 @@ static const char *const words[] = {
 /*
  * Body text comes from two pools generated once per process (lines of
  * words; base64-like lines for attachments), copied from a random line
- * onwards.  Generating text word by word for every delivery cost the load
- * generator as much CPU as the replicator it measures (~15 % of the machine
- * at 3,000 ops/s); a copy costs ~1 %.  Every message still differs: its
+ * onwards.  Generating text word by word for every delivery took CPU the
+ * replicator it measures needed (at 3,000 ops/s: 0.66 s of user CPU per
+ * 5 s, against 0.26 s with the pools).  Every message still differs: its
  * headers carry a unique Message-ID, and slices start anywhere in the pool.
  */
 #define POOL_BYTES (4u << 20)

@@ -475,9 +475,9 @@ static int dispatch(struct client *c, const struct w_frame *f, const union w_msg
 
 /* ---------------------------------------------------------------- queries */
 
-/* Sends a query; its replies are handled as they arrive. */
 static int end_batch(struct client *c, uint64_t lsn, bool own, struct err *e);
 
+/* Sends a query; its replies are handled as they arrive. */
 static int query_send(struct client *c, uint8_t type, union w_msg *m, void *ctx, struct err *e)
 {
 	uint32_t id = c->next_qid++;

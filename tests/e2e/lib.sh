@@ -242,6 +242,11 @@ jnum() {
 	sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p" | head -n 1
 }
 
+# part_num NODE DAEMON KEY: a number from DAEMON's part of NODE's status.
+part_num() {
+	status_json "$1" | sed "s/.*\"$2\":{//" | jnum "$3"
+}
+
 # start_primary NODE: journald and rolling syncclient for NODE.
 start_primary() {
 	start "journald_$1" "$JOURNALD" -c "$T/$1.conf" -f

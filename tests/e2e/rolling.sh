@@ -83,7 +83,7 @@ ok "copies linked on the standby ($links links, $needs needs, $sent bytes for 20
 # meanwhile, even while the journal keeps the sender reading. It used to
 # wait until the reader ran dry, so all of a backlog (or of a load the
 # sender only just kept up with) waited for one batch at its end.
-jhead() { status_json primary | sed 's/.*"journald":{//' | jnum head_lsn; }
+jhead() { part_num primary journald head_lsn; }
 settled() { a=$(jhead); sleep 0.5; [ "$(jhead)" = "$a" ]; }
 stop_daemon syncclient_primary
 h0=$(jhead)
@@ -95,7 +95,7 @@ start syncclient_primary "$SYNCCLIENT" -c "$T/primary.conf" --rolling -f
 : >"$T/durable.seen"
 end=$(($(date +%s) + 60))
 while [ "$(date +%s)" -lt "$end" ]; do
-	d=$(status_json primary | sed 's/.*"syncclient":{//' | jnum durable_lsn)
+	d=$(part_num primary syncclient durable_lsn)
 	echo "${d:-0}" >>"$T/durable.seen"
 	[ "${d:-0}" -lt "$h1" ] || break
 done

@@ -141,9 +141,7 @@ start_syncclient() {
 }
 
 # jd_num KEY: a number from journald's part of the primary's status.
-jd_num() {
-	status_json primary | sed 's/.*"journald":{//' | jnum "$1"
-}
+jd_num() { part_num primary journald "$1"; }
 
 # sd_durable: the standby's durable LSN, as its standby.pos says.
 sd_durable() {
