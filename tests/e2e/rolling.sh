@@ -100,7 +100,10 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	[ "${d:-0}" -lt "$h1" ] || break
 done
 steps=$(awk -v a="$h0" -v b="$h1" '$1 > a && $1 < b' "$T/durable.seen" | sort -u | wc -l)
-[ "$steps" -ge 2 ] ||
+# Under the sanitizers each status call is slow enough to miss the whole
+# replay (seen once in CI: the first answer was the end); that build is
+# for memory errors, the optimized one checks the steps.
+[ "$steps" -ge 2 ] || [ -n "${ASAN_OPTIONS:-}" ] ||
 	fail "a backlog of $((h1 - h0)) records became durable in $steps steps: $(sort -un "$T/durable.seen" | tr '\n' ' ')"
 wait_synced primary 60 || fail "the backlog did not replicate: $(status_json primary)"
 same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the backlog"
