@@ -572,11 +572,6 @@ int client_sig(struct client *c, const char *path, struct buf *sig, uint8_t sha_
 
 /* -------------------------------------------------------------- mutations */
 
-static int64_t mtime_ns(const struct stat *st)
-{
-	return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-}
-
 static void count_op(struct client *c, uint64_t bytes)
 {
 	c->batch_ops++;
@@ -634,7 +629,7 @@ static int send_link(struct client *c, uint64_t lsn, const char *from, const cha
 {
 	union w_msg m = {.link = {.lsn = lsn, .from = slice_cstr(from), .to = slice_cstr(to),
 				  .flags = copy ? WF_COPY : 0, .size = (uint64_t)st->st_size,
-				  .mtime_ns = mtime_ns(st)}};
+				  .mtime_ns = ts_ns(st->st_mtim)}};
 
 	attrs_from(st, c->set->node.preserve_owner, &m.link.mode, &m.link.uid, &m.link.gid);
 	if (sha != NULL)
@@ -869,7 +864,7 @@ static int send_put(struct client *c, uint64_t lsn, const char *path, bool dedup
 		return send_link(c, lsn, have, path, &st, sha, true, e);
 	}
 	m.put.size = (uint64_t)st.st_size;
-	m.put.mtime_ns = mtime_ns(&st);
+	m.put.mtime_ns = ts_ns(st.st_mtim);
 	attrs_from(&st, c->set->node.preserve_owner, &m.put.mode, &m.put.uid, &m.put.gid);
 	memcpy(m.put.sha256, sha, SHA256_LEN);
 	if ((uint64_t)st.st_size <= WIRE_CHUNK) {
@@ -979,7 +974,7 @@ int client_meta(struct client *c, uint64_t lsn, const char *path, const uint8_t 
 		       e) == 0) {
 		memcpy(m.delta.base_sha256, base_sha, SHA256_LEN);
 		m.delta.result_size = c->content.len;
-		m.delta.mtime_ns = mtime_ns(&st);
+		m.delta.mtime_ns = ts_ns(st.st_mtim);
 		attrs_from(&st, c->set->node.preserve_owner, &m.delta.mode, &m.delta.uid,
 			   &m.delta.gid);
 		m.delta.raw_len = (uint32_t)delta.len;
@@ -1137,7 +1132,7 @@ int client_setattr(struct client *c, uint64_t lsn, const char *path, struct err 
 		return gone(errno) ? 0 : -1;
 	}
 	close(fd);
-	m.setattr.mtime_ns = mtime_ns(&st);
+	m.setattr.mtime_ns = ts_ns(st.st_mtim);
 	attrs_from(&st, c->set->node.preserve_owner, &m.setattr.mode, &m.setattr.uid,
 		   &m.setattr.gid);
 	c->st.setattrs++;

@@ -268,3 +268,8 @@ uint64_t now_real_ns(void)
 {
 	return clock_ns(CLOCK_REALTIME);
 }
+
+int64_t ts_ns(struct timespec ts)
+{
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "buf.h"
 #include "err.h"
@@ -49,5 +50,7 @@ int fs_rmtree_at(int dirfd, const char *name, struct err *e);
 uint64_t now_mono_ns(void);
 uint64_t now_mono_ms(void);
 uint64_t now_real_ns(void);
+/* A file time (st_mtim, st_ctim) in nanoseconds since the epoch. */
+int64_t ts_ns(struct timespec ts);
 
 #endif

@@ -35,11 +35,6 @@
 #define COURIER_DIR    "courierimapkeywords"
 #define NSTAMPDIRS     4 /* ".", "cur", "new", COURIER_DIR: watched during a listing */
 
-static int64_t ts_ns(struct timespec ts)
-{
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* Opens a folder beneath rootfd for reading ("" = the root itself). */
 static int open_folder(int rootfd, const char *folder, int flags, struct err *e)
 {

@@ -90,11 +90,6 @@ struct digest_cache {
 
 static void clear(struct digest_cache *c);
 
-static int64_t ts_ns(struct timespec ts)
-{
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void stamp_set(struct stamp *s, const struct stat *st)
 {
 	s->ino = st->st_ino;

@@ -429,6 +429,9 @@ int apply_rename(struct apply *a, const struct w_rename *m, struct err *e)
 	return rename_on_disk(a, from, to, e);
 }
 
+/* A hard link shares its source's inode, so a source here of another
+ * size or mtime is not the file the primary linked: NEED its content
+ * rather than spread the difference (a copy is checked by its hash). */
 int apply_link(struct apply *a, const struct w_link *m, struct err *e)
 {
 	char from[SP_PATH_MAX + 1], to[SP_PATH_MAX + 1];
@@ -449,7 +452,8 @@ int apply_link(struct apply *a, const struct w_link *m, struct err *e)
 	p = ap_pend_find(a, from, false);
 	if (p != NULL) {
 		if (p->open || p->size != m->size ||
-		    (copy && memcmp(p->sha256, m->sha256, SHA256_LEN) != 0)) {
+		    (copy ? memcmp(p->sha256, m->sha256, SHA256_LEN) != 0
+			  : p->at.mtime_ns != m->mtime_ns)) {
 			close(tpfd);
 			return need(a);
 		}
@@ -474,7 +478,7 @@ int apply_link(struct apply *a, const struct w_link *m, struct err *e)
 		return fpfd == -2 ? need(a) : -1;
 	}
 	if (fstatat(fpfd, fname, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != m->size) {
+	    (uint64_t)st.st_size != m->size || (!copy && ts_ns(st.st_mtim) != m->mtime_ns)) {
 		r = need(a);
 	} else if (!copy && linkat(fpfd, fname, tpfd, tname, 0) == 0) {
 		ap_touch(a, to, true, ap_dev_of(tpfd));

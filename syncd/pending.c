@@ -163,16 +163,11 @@ int ap_set_temp_attrs(struct apply *a, struct pend *p, struct err *e)
 	return set_attrs(a, p->fd, &p->at, false, a->temp_mode, p->path, e);
 }
 
-static int64_t st_mtime_ns(const struct stat *st)
-{
-	return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-}
-
 /* True if the file open at fd already carries these attributes. */
 bool ap_attrs_match(struct apply *a, const struct stat *st, const struct attrs *at)
 {
 	return (st->st_mode & 07777) == (at->mode & 01777) &&
-	       (!at->has_mtime || st_mtime_ns(st) == at->mtime_ns) &&
+	       (!at->has_mtime || ts_ns(st->st_mtim) == at->mtime_ns) &&
 	       (!a->chown_ok || (st->st_uid == at->uid && st->st_gid == at->gid));
 }
 
@@ -776,7 +771,7 @@ bool ap_already_there(struct apply *a, const struct pend *p, int pfd)
 	if (fd < 0)
 		return false;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == p->size &&
-	    st_mtime_ns(&st) == p->at.mtime_ns && sha256_fd(fd, have, NULL, NULL) == 0 &&
+	    ts_ns(st.st_mtim) == p->at.mtime_ns && sha256_fd(fd, have, NULL, NULL) == 0 &&
 	    memcmp(have, p->sha256, SHA256_LEN) == 0)
 		same = ap_attrs_match(a, &st, &p->at) ||
 		       ap_set_attrs(a, fd, &p->at, false, p->path, NULL) == 0;

@@ -461,7 +461,7 @@ static int reply_read(struct session *ss, const struct w_read_req *q, struct err
 		return send_msg(ss, W_READ_REP, &m, e);
 	}
 	m.read_rep.size = (uint64_t)st.st_size;
-	m.read_rep.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+	m.read_rep.mtime_ns = ts_ns(st.st_mtim);
 	m.read_rep.mode = st.st_mode & 07777;
 	m.read_rep.uid = st.st_uid;
 	m.read_rep.gid = st.st_gid;

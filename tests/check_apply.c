@@ -301,17 +301,24 @@ START_TEST(test_rename)
 }
 END_TEST
 
-static int link_op(const char *from, const char *to, const char *data, uint32_t flags)
+static int link_mtime(const char *from, const char *to, const char *data, uint32_t flags,
+		      int64_t mtime_ns)
 {
 	struct w_link m = {.from = slice_cstr(from),
 			   .to = slice_cstr(to),
 			   .flags = flags,
 			   .size = strlen(data),
-			   .mtime_ns = T1 + 7,
+			   .mtime_ns = mtime_ns,
 			   .mode = 0600};
 
 	sha256_buf(data, strlen(data), m.sha256);
 	return apply_link(ap, &m, &e);
+}
+
+/* A hard link carries its source's mtime (put() gives T1); a copy its own. */
+static int link_op(const char *from, const char *to, const char *data, uint32_t flags)
+{
+	return link_mtime(from, to, data, flags, flags & WF_COPY ? T1 + 7 : T1);
 }
 
 START_TEST(test_link)
@@ -332,6 +339,10 @@ START_TEST(test_link)
 	ck_assert_int_eq(link_op("bob/Maildir/new/1.M1", "carol/Maildir/new/1.M1", "shared", 0), 1);
 	ck_assert_int_eq(link_op("bob/Maildir/new/1.M1", "alice/Maildir/new/2.M1", "sharex!", 0),
 			 1);
+	/* the same size but another mtime: not the file the primary linked */
+	ck_assert_int_eq(
+	    link_mtime("bob/Maildir/new/1.M1", "alice/Maildir/new/2.M1", "sharex", 0, T1 + 1), 1);
+	ck_assert(!present("alice/Maildir/new/2.M1"));
 	/* a local copy with its own attributes; the wrong hash is a NEED */
 	ck_assert_int_eq(
 	    link_op("bob/Maildir/new/1.M1", "alice/Maildir/cur/1.M1:2,S", "sharex", WF_COPY), 1);
@@ -347,6 +358,8 @@ START_TEST(test_link)
 
 	/* from pending content: a link and a copy of what is not yet there */
 	ck_assert_int_eq(put("bob/Maildir/new/3.M3", "three"), 0);
+	ck_assert_int_eq(
+	    link_mtime("bob/Maildir/new/3.M3", "alice/Maildir/new/5.M3", "three", 0, T1 - 1), 1);
 	ck_assert_int_eq(link_op("bob/Maildir/new/3.M3", "alice/Maildir/new/3.M3", "three", 0), 0);
 	ck_assert_int_eq(
 	    link_op("bob/Maildir/new/3.M3", "alice/Maildir/new/4.M3", "three", WF_COPY), 0);
