@@ -9,7 +9,8 @@ systemd"
 # mandoc: tests/e2e/manpages.sh lints the pages with it when installed.
 # fiu-utils: fiu-run, for the failing-fsync rounds of tests/fault/soak.sh.
 # nftables: tests/e2e/compress_auto.sh limits a link with it (and bench/run counts bytes).
-[ "${1:-}" = "--test" ] && pkgs="$pkgs clang mandoc fiu-utils nftables"
+# strace: tests/e2e/status.sh holds up syncd's sync calls with it (a slow disk).
+[ "${1:-}" = "--test" ] && pkgs="$pkgs clang mandoc fiu-utils nftables strace"
 
 missing=""
 for p in $pkgs; do

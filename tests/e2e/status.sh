@@ -1,7 +1,8 @@
 #!/bin/sh
 # status.sh — `mdreplctl status --json` on both roles is valid JSON with
 # the documented fields, the table form reads well, lag reaches 0 after
-# load stops, and each daemon writes its Prometheus metrics file.
+# load stops, each daemon writes its Prometheus metrics file, and a slow
+# commit on the standby is logged and shown.
 . "$(dirname "$0")/lib.sh"
 
 JSONCHECK=$top_builddir/tests/jsoncheck
@@ -63,3 +64,28 @@ expect_grep '^mdrepl_syncclient_info{.*role="primary"' "$T/metrics/primary/mdrep
 expect_grep '^mdrepl_syncd_batches_total ' "$T/metrics/standby/mdrepl_syncd.prom"
 expect_grep '^mdrepl_syncd_generation 1' "$T/metrics/standby/mdrepl_syncd.prom"
 ok "each daemon writes mdrepl_DAEMON.prom (Prometheus text format)"
+
+# A slow standby disk: every sync call of syncd's session held up 1.2 s
+# (strace's syscall delay injection, on the real process). The commit is
+# logged as slow and the status shows it, and nothing is lost meanwhile.
+command -v strace >/dev/null || fail "strace is needed (scripts/deps.sh --test installs it)"
+sess=$(pgrep -P "$PID_syncd_standby" | head -n 1)
+[ -n "$sess" ] || fail "no syncd session process under $PID_syncd_standby"
+SYNCS=syncfs,fsync,fdatasync
+strace -qq -f -o /dev/null -e trace=$SYNCS -e inject=$SYNCS:delay_exit=1200000 -p "$sess" &
+STRACE=$!
+PIDS="$PIDS $STRACE"
+traced() { ! grep -q '^TracerPid:[[:space:]]*0$' "/proc/$sess/status"; }
+wait_for 10 traced || fail "strace did not attach to the syncd session $sess"
+U=$(echo "$T"/primary/mail/dom*/user1/Maildir)
+printf 'Subject: slow disk\n\nheld up\n' >"$U/tmp/1700000000.slowcommit.test"
+mv "$U/tmp/1700000000.slowcommit.test" "$U/new/1700000000.slowcommit.test"
+wait_for 30 grep -q 'took [0-9]* ms to become durable' "$T/syncd_standby.log" ||
+	fail "no slow-commit warning: $(tail -n 5 "$T/syncd_standby.log")"
+longest=$(part_num standby syncd max_commit_us)
+[ "${longest:-0}" -ge 1000000 ] || fail "max_commit_us is $longest after a commit of over 1 s"
+kill "$STRACE"
+wait "$STRACE" 2>/dev/null || true
+wait_synced primary 30 || fail "no catch-up after the slow commit: $(status_json primary)"
+same_trees "$T/primary/mail" "$T/standby/mail" || fail "trees differ after the slow commit"
+ok "a commit held up 1.2 s per sync is logged as slow and shown as max_commit_us $longest"
