@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "journal.h"
 #include "log.h"
 #include "rejoin.h"
@@ -504,7 +505,7 @@ static int64_t ctime_of(int rootfd, const char *folder, const char *name)
 	int64_t t = INT64_MAX; /* unknown: judged as recent, i.e. in doubt */
 
 	if (dfd >= 0 && fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		t = (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+		t = ts_ns(st.st_ctim);
 	if (dfd >= 0)
 		close(dfd);
 	free(path);

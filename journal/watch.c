@@ -178,7 +178,7 @@ static void rescan_folder(struct watcher *w, struct walk *wk, struct slice folde
 
 static bool changed_since(const struct stat *sb, uint64_t since_ns)
 {
-	uint64_t c = (uint64_t)sb->st_ctim.tv_sec * 1000000000ULL + (uint64_t)sb->st_ctim.tv_nsec;
+	uint64_t c = (uint64_t)ts_ns(sb->st_ctim);
 
 	return c + CHANGED_SLACK_NS >= since_ns;
 }

@@ -482,7 +482,7 @@ START_TEST(test_cache)
 		struct stat st;
 		cache_expect(c, "alice/Maildir", 3, 1, d);
 		ck_assert_int_eq(stat(at("alice/Maildir/dovecot-uidlist"), &st), 0);
-		t = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		t = ts_ns(st.st_mtim);
 		mk("alice/Maildir/dovecot-uidlist", "uidlist v2");
 		set_mtime("alice/Maildir/dovecot-uidlist", t);
 		cache_expect(c, "alice/Maildir", 3, 2, d2);
